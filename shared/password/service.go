@@ -1,0 +1,172 @@
+package password
+
+import (
+	"context"
+	"regexp"
+	"sync"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// Service changes and resets passwords: it checks the policy first and only then
+// asks the directory, so a password the policy refuses never reaches it.
+// It is safe for concurrent use.
+type Service struct {
+	policy   Policy
+	dir      Directory
+	validate *validator.Validate
+}
+
+// NewService returns a Service enforcing p in front of dir.
+func NewService(p Policy, dir Directory) *Service {
+	return &Service{policy: p, dir: dir, validate: NewValidator(p)}
+}
+
+// Policy returns the policy the service enforces.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Directory returns the directory behind the service.
+func (s *Service) Directory() Directory { return s.dir }
+
+// Check returns an EPOLICY error listing every rule of the policy that password
+// breaks for the user called name, or nil.
+func (s *Service) Check(name, password string) error {
+	if err := s.validate.Struct(Candidate{Name: name, Password: password}); err != nil {
+		return PolicyError(s.policy.violations(err))
+	}
+	return nil
+}
+
+// Change sets name's password to newPassword after proving oldPassword, as the
+// user themselves. It returns EFORBIDDEN when the policy does not let users change
+// their own passwords, EINVALID for empty arguments, EPOLICY with every violated
+// rule, and otherwise what the directory returns.
+func (s *Service) Change(ctx context.Context, name, oldPassword, newPassword string) error {
+	switch {
+	case !s.policy.AllowUserToChangePassword:
+		return Errorf(EFORBIDDEN, "Users may not change their own passwords.")
+	case name == "":
+		return Errorf(EINVALID, "The user name is required.")
+	case oldPassword == "":
+		return Errorf(EINVALID, "The old password is required.")
+	case newPassword == "":
+		return Errorf(EINVALID, "The new password is required.")
+	}
+	var vs []Violation
+	if err := s.Check(name, newPassword); err != nil {
+		vs = ErrorViolations(err)
+	}
+	if oldPassword == newPassword {
+		vs = append(vs, s.policy.Violation(RuleSameAsOld))
+	}
+	if len(vs) > 0 {
+		return PolicyError(vs)
+	}
+	return s.dir.ChangePassword(ctx, name, oldPassword, newPassword)
+}
+
+// Reset sets name's password to newPassword as an administrator. It checks the
+// name and the policy first.
+func (s *Service) Reset(ctx context.Context, name, newPassword string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := s.Check(name, newPassword); err != nil {
+		return err
+	}
+	return s.dir.ResetPassword(ctx, name, newPassword)
+}
+
+// namePattern is what a user name may look like on the administrative paths: the
+// portable POSIX user name, plus '@' for user principal names.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$`)
+
+// CheckName returns EINVALID unless name is a well-formed user name: 1 to 64
+// characters of letters, digits, '.', '_', '-' and '@', not starting with '.',
+// '-' or '@'. Such a name holds no LDAP, DN or shell metacharacter.
+func CheckName(name string) error {
+	if name == "" {
+		return Errorf(EINVALID, "The user name is required.")
+	}
+	if !namePattern.MatchString(name) {
+		return Errorf(EINVALID, "The user name must be 1 to 64 letters, digits, '.', '_', '-' or '@', and start with a letter, digit or '_'.")
+	}
+	return nil
+}
+
+// ResetRequest is one entry of a batch reset.
+type ResetRequest struct {
+	Name     string
+	Password string
+}
+
+// ResetResult is the outcome of one entry of a batch reset; Err is nil on success.
+type ResetResult struct {
+	Name string
+	Err  error
+}
+
+// InvalidEntryError says which entry of a batch is invalid, and why.
+type InvalidEntryError struct {
+	Index int    // 0-based position in the batch
+	Field string // "Name" or "Password"
+	Err   error  // an *Error: EINVALID for names, EPOLICY for passwords
+}
+
+// Error implements error.
+func (e *InvalidEntryError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the entry's own error.
+func (e *InvalidEntryError) Unwrap() error { return e.Err }
+
+// CheckBatch validates every entry of a batch before anything changes: each name
+// well formed and unique, each password within the policy. It returns an
+// *InvalidEntryError for the first bad entry, or nil.
+func (s *Service) CheckBatch(entries []ResetRequest) error {
+	seen := make(map[string]int, len(entries))
+	for i, e := range entries {
+		if err := CheckName(e.Name); err != nil {
+			return &InvalidEntryError{Index: i, Field: "Name", Err: err}
+		}
+		if j, dup := seen[e.Name]; dup {
+			return &InvalidEntryError{Index: i, Field: "Name", Err: Errorf(EINVALID, "The user name repeats entry %d.", j+1)}
+		}
+		seen[e.Name] = i
+		if err := s.Check(e.Name, e.Password); err != nil {
+			return &InvalidEntryError{Index: i, Field: "Password", Err: err}
+		}
+	}
+	return nil
+}
+
+// ResetAll resets every entry of a batch that CheckBatch accepted, at most
+// concurrency at a time, and returns one result per entry in the batch's order.
+// Entries not started when ctx ends fail with ECANCELED; none is retried.
+func (s *Service) ResetAll(ctx context.Context, entries []ResetRequest, concurrency int) []ResetResult {
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	results := make([]ResetResult, len(entries))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		results[i].Name = e.Name
+		select {
+		case <-ctx.Done():
+			results[i].Err = Wrap(ECANCELED, ctx.Err(), "The deadline passed before this user's password was changed.")
+			continue
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func(i int, e ResetRequest) {
+			defer func() { <-sem; wg.Done() }()
+			if ctx.Err() != nil {
+				results[i].Err = Wrap(ECANCELED, ctx.Err(), "The deadline passed before this user's password was changed.")
+				return
+			}
+			results[i].Err = s.dir.ResetPassword(ctx, e.Name, e.Password)
+		}(i, e)
+	}
+	wg.Wait()
+	return results
+}
