@@ -1,0 +1,340 @@
+// Package config loads chpass's one YAML configuration file, validates it with
+// validator/v10 and resolves the secrets it references, once, at start.
+package config
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"go.yaml.in/yaml/v3"
+
+	"chpass/shared/password"
+)
+
+// Embedded names the embedded store wherever a directory is named.
+const Embedded = "embedded"
+
+// Config is the whole configuration. Its YAML keys are documented in the README.
+type Config struct {
+	LogLevel    string               `yaml:"log_level" validate:"omitempty,oneof=debug info warn error"`
+	Store       Store                `yaml:"store"`
+	Policy      password.Policy      `yaml:"policy"`
+	SelfService SelfService          `yaml:"self_service"`
+	Users       []User               `yaml:"users" validate:"dive"`
+	AccessKeys  []AccessKey          `yaml:"access_keys" validate:"dive"`
+	Tokens      Tokens               `yaml:"tokens"`
+	Gateway     Gateway              `yaml:"gateway"`
+	Directories map[string]Directory `yaml:"directories" validate:"dive"`
+	Clusters    map[string]Cluster   `yaml:"clusters" validate:"dive"`
+	Batch       Batch                `yaml:"batch"`
+	Tasks       Tasks                `yaml:"tasks"`
+}
+
+// Store configures the embedded store: one bbolt file.
+type Store struct {
+	Path        string        `yaml:"path" validate:"required"`
+	MaxFailures int           `yaml:"max_failures" validate:"min=1,max=100"`
+	Lockout     time.Duration `yaml:"lockout" validate:"min=0"`
+	Argon2      Argon2        `yaml:"argon2"`
+}
+
+// Argon2 sets the cost of the embedded store's argon2id hashes; zero keeps the default.
+type Argon2 struct {
+	Time      uint32 `yaml:"time" validate:"max=16"`
+	MemoryKiB uint32 `yaml:"memory_kib" validate:"omitempty,min=8,max=1048576"`
+	Threads   uint8  `yaml:"threads" validate:"max=16"`
+}
+
+// SelfService says where self-service changes go.
+type SelfService struct {
+	// Directory is "embedded" or the name of an entry of directories.
+	Directory string `yaml:"directory" validate:"required"`
+}
+
+// User is an account the embedded store is seeded with when it is missing.
+// An existing account's password is never overwritten.
+type User struct {
+	Name     string `yaml:"name" validate:"required,max=64"`
+	Password Secret `yaml:"password" validate:"secret"`
+}
+
+// AccessKey is an AK/SK pair. A key with User proves that user's identity for
+// self-service; a key with Actions and Clusters may call those admin actions.
+type AccessKey struct {
+	ID       string   `yaml:"id" validate:"required,min=3,max=128,printascii,excludesall=&=%"`
+	Secret   Secret   `yaml:"secret" validate:"secret"`
+	User     string   `yaml:"user" validate:"max=64"`
+	Actions  []string `yaml:"actions" validate:"dive,required"`
+	Clusters []string `yaml:"clusters" validate:"dive,required"`
+}
+
+// Tokens configures the verification of bearer JWTs.
+type Tokens struct {
+	Issuer         string        `yaml:"issuer"`
+	Audience       string        `yaml:"audience"`
+	UserClaim      string        `yaml:"user_claim"`
+	HS256Secret    Secret        `yaml:"hs256_secret"`
+	PublicKeyFiles []string      `yaml:"public_key_files" validate:"dive,file"`
+	JWKSFile       string        `yaml:"jwks_file" validate:"omitempty,file"`
+	Leeway         time.Duration `yaml:"leeway" validate:"min=0,max=10m"`
+}
+
+// Enabled reports whether any token key is configured.
+func (t Tokens) Enabled() bool {
+	return !t.HS256Secret.IsZero() || len(t.PublicKeyFiles) > 0 || t.JWKSFile != ""
+}
+
+// Gateway says whether an API gateway's authorizer, as the platform event reports
+// it, proves the caller.
+type Gateway struct {
+	Trust     bool   `yaml:"trust"`
+	UserClaim string `yaml:"user_claim"`
+}
+
+// Directory is a directory other than the embedded store.
+type Directory struct {
+	Type string `yaml:"type" validate:"oneof=ldap"`
+}
+
+// Cluster is an E-HPC cluster: the directory its users live in, its policy and
+// its status.
+type Cluster struct {
+	Directory string           `yaml:"directory"`
+	Status    string           `yaml:"status" validate:"required,oneof=running stopped exception installing uninstalling upgrading"`
+	Policy    *password.Policy `yaml:"policy"`
+}
+
+// Batch configures the admin batch.
+type Batch struct {
+	Concurrency int `yaml:"concurrency" validate:"min=1,max=64"`
+}
+
+// Tasks configures asynchronous batches.
+type Tasks struct {
+	// Key is the base64 of the 32-byte AES-GCM key that seals the passwords of waiting tasks.
+	Key Secret `yaml:"key"`
+}
+
+// Default returns the configuration that a file's settings are laid over.
+func Default() Config {
+	return Config{
+		LogLevel:    "info",
+		Store:       Store{Path: "chpass.db", MaxFailures: 5, Lockout: 15 * time.Minute},
+		Policy:      password.DefaultPolicy(),
+		SelfService: SelfService{Directory: Embedded},
+		Tokens:      Tokens{UserClaim: "sub", Leeway: 30 * time.Second},
+		Gateway:     Gateway{UserClaim: "username"},
+		Batch:       Batch{Concurrency: 8},
+	}
+}
+
+// UnmarshalYAML lays a cluster's policy over the default policy, so that a cluster
+// names only what differs.
+func (c *Cluster) UnmarshalYAML(n *yaml.Node) error {
+	type plain Cluster
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	if p.Policy != nil {
+		pol := password.DefaultPolicy()
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "policy" {
+				if err := n.Content[i+1].Decode(&pol); err != nil {
+					return err
+				}
+			}
+		}
+		p.Policy = &pol
+	}
+	*c = Cluster(p)
+	return nil
+}
+
+// TaskKey returns the decoded tasks key, or nil when none is set.
+func (c *Config) TaskKey() ([]byte, error) {
+	if c.Tasks.Key.IsZero() {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(c.Tasks.Key.Reveal())
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("tasks.key: must be the base64 of 32 bytes")
+	}
+	return k, nil
+}
+
+// ClusterPolicy returns the policy of the named cluster: its own, or the global one.
+func (c *Config) ClusterPolicy(id string) password.Policy {
+	if cl, ok := c.Clusters[id]; ok && cl.Policy != nil {
+		return *cl.Policy
+	}
+	return c.Policy
+}
+
+// Load reads the file at path, lays it over Default, validates it, and resolves its
+// secrets with Env and then resolvers. Every error names the offending key.
+func Load(ctx context.Context, path string, resolvers ...Resolver) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := Parse(ctx, f, resolvers...)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load on a reader.
+func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("yaml: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := validate(&cfg); err != nil {
+		return nil, err
+	}
+	if err := resolveAll(ctx, &cfg, append([]Resolver{Env}, resolvers...)); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.TaskKey(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
+	for i := range cfg.Users {
+		if err := resolve(ctx, fmt.Sprintf("users[%d].password", i), &cfg.Users[i].Password, rs); err != nil {
+			return err
+		}
+	}
+	for i := range cfg.AccessKeys {
+		if err := resolve(ctx, fmt.Sprintf("access_keys[%d].secret", i), &cfg.AccessKeys[i].Secret, rs); err != nil {
+			return err
+		}
+	}
+	if err := resolve(ctx, "tokens.hs256_secret", &cfg.Tokens.HS256Secret, rs); err != nil {
+		return err
+	}
+	return resolve(ctx, "tasks.key", &cfg.Tasks.Key, rs)
+}
+
+// newValidator returns the validator for Config: errors are named by YAML keys.
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			return ""
+		}
+		if name == "" {
+			return f.Name
+		}
+		return name
+	})
+	v.RegisterCustomTypeFunc(func(v reflect.Value) any { return v.Interface().(Secret).value }, Secret{})
+	_ = v.RegisterValidation("secret", func(fl validator.FieldLevel) bool { return fl.Field().String() != "" })
+	return v
+}
+
+func validate(cfg *Config) error {
+	var msgs []string
+	if err := newValidator().Struct(cfg); err != nil {
+		var ves validator.ValidationErrors
+		if !errors.As(err, &ves) {
+			return err
+		}
+		for _, fe := range ves {
+			msgs = append(msgs, describe(fe))
+		}
+	}
+	msgs = append(msgs, crossCheck(cfg)...)
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// describe turns a validation error into "key: what is wrong", without the value.
+func describe(fe validator.FieldError) string {
+	key := strings.TrimPrefix(fe.Namespace(), "Config.")
+	switch fe.Tag() {
+	case "required", "secret":
+		return key + ": is required"
+	case "oneof":
+		return fmt.Sprintf("%s: must be one of %s", key, strings.ReplaceAll(fe.Param(), " ", ", "))
+	case "min":
+		return fmt.Sprintf("%s: must be at least %s", key, fe.Param())
+	case "max":
+		return fmt.Sprintf("%s: must be at most %s", key, fe.Param())
+	case "gtefield":
+		return fmt.Sprintf("%s: must be at least minimum_password_length", key)
+	case "file":
+		return key + ": no such file"
+	case "printascii", "excludesall":
+		return key + ": must be printable ASCII without '&', '=' or '%'"
+	default:
+		return fmt.Sprintf("%s: fails %s", key, fe.Tag())
+	}
+}
+
+// crossCheck checks what spans several keys.
+func crossCheck(cfg *Config) []string {
+	var msgs []string
+	knownDir := func(name string) bool {
+		_, ok := cfg.Directories[name]
+		return name == Embedded || ok
+	}
+	if cfg.SelfService.Directory != "" && !knownDir(cfg.SelfService.Directory) {
+		msgs = append(msgs, fmt.Sprintf("self_service.directory: %q is neither %q nor a key of directories", cfg.SelfService.Directory, Embedded))
+	}
+	ids := make([]string, 0, len(cfg.Clusters))
+	for id := range cfg.Clusters {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if d := cfg.Clusters[id].Directory; d != "" && !knownDir(d) {
+			msgs = append(msgs, fmt.Sprintf("clusters[%s].directory: %q is neither %q nor a key of directories", id, d, Embedded))
+		}
+	}
+	seen := map[string]bool{}
+	for i, k := range cfg.AccessKeys {
+		if seen[k.ID] {
+			msgs = append(msgs, fmt.Sprintf("access_keys[%d].id: repeats an earlier key", i))
+		}
+		seen[k.ID] = true
+		if k.User == "" && len(k.Actions) == 0 {
+			msgs = append(msgs, fmt.Sprintf("access_keys[%d]: needs user (self-service) or actions (admin)", i))
+		}
+	}
+	names := map[string]bool{}
+	for i, u := range cfg.Users {
+		if names[u.Name] {
+			msgs = append(msgs, fmt.Sprintf("users[%d].name: repeats an earlier user", i))
+		}
+		names[u.Name] = true
+		if err := password.CheckName(u.Name); err != nil {
+			msgs = append(msgs, fmt.Sprintf("users[%d].name: %s", i, password.ErrorMessage(err)))
+		}
+	}
+	return msgs
+}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"chpass/shared/password"
+)
+
+func parse(tb testing.TB, yml string, rs ...Resolver) (*Config, error) {
+	tb.Helper()
+	return Parse(context.Background(), strings.NewReader(yml), rs...)
+}
+
+func TestParseDefaults(t *testing.T) {
+	cfg, err := parse(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy != password.DefaultPolicy() {
+		t.Errorf("policy = %+v, want the default", cfg.Policy)
+	}
+	if cfg.Store.MaxFailures != 5 || cfg.Store.Lockout != 15*time.Minute || cfg.Batch.Concurrency != 8 {
+		t.Errorf("store/batch defaults not applied: %+v %+v", cfg.Store, cfg.Batch)
+	}
+	if cfg.SelfService.Directory != Embedded {
+		t.Errorf("self_service.directory = %q", cfg.SelfService.Directory)
+	}
+}
+
+func TestParseOverlaysAndResolves(t *testing.T) {
+	t.Setenv("CHPASS_TEST_ALICE", "Alice-Old-Pass1!")
+	t.Setenv("CHPASS_TEST_KEY", base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	cfg, err := parse(t, `
+policy:
+  minimum_password_length: 12
+users:
+  - name: alice
+    password: ${CHPASS_TEST_ALICE}
+access_keys:
+  - id: AKALICE
+    secret: literal-secret
+    user: alice
+  - id: AKADMIN
+    secret: ${vault:admin}
+    actions: [ModifyUserPasswords]
+    clusters: ["*"]
+clusters:
+  ehpc-a:
+    status: running
+    directory: embedded
+    policy:
+      password_char_combination: 4
+  ehpc-b:
+    status: stopped
+tasks:
+  key: ${CHPASS_TEST_KEY}
+`, ResolverFunc(func(_ context.Context, ref string) (string, bool, error) {
+		if ref == "vault:admin" {
+			return "from-vault", true, nil
+		}
+		return "", false, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.MinimumPasswordLength != 12 || cfg.Policy.MaximumPasswordLength != 30 {
+		t.Errorf("policy overlay wrong: %+v", cfg.Policy)
+	}
+	if got := cfg.Users[0].Password.Reveal(); got != "Alice-Old-Pass1!" {
+		t.Errorf("env secret not resolved")
+	}
+	if cfg.AccessKeys[0].Secret.Reveal() != "literal-secret" || cfg.AccessKeys[1].Secret.Reveal() != "from-vault" {
+		t.Errorf("access key secrets not resolved")
+	}
+	if p := cfg.ClusterPolicy("ehpc-a"); p.PasswordCharCombination != 4 || p.MinimumPasswordLength != 8 {
+		t.Errorf("cluster policy should lay over the default policy: %+v", p)
+	}
+	if p := cfg.ClusterPolicy("ehpc-b"); p.MinimumPasswordLength != 12 {
+		t.Errorf("cluster without policy should use the global one: %+v", p)
+	}
+	if k, err := cfg.TaskKey(); err != nil || len(k) != 32 {
+		t.Errorf("task key: %v", err)
+	}
+}
+
+func TestParseErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, yml, want string
+	}{
+		{"UnknownKey", "polcy: {}\n", "field polcy not found"},
+		{"PolicyRange", "policy:\n  minimum_password_length: 4\n", "policy.minimum_password_length: must be at least 8"},
+		{"MaxBelowMin", "policy:\n  minimum_password_length: 20\n  maximum_password_length: 10\n", "policy.maximum_password_length: must be at least minimum_password_length"},
+		{"MissingSecret", "access_keys:\n  - id: AK1\n    user: alice\n", "access_keys[0].secret: is required"},
+		{"KeyWithoutPurpose", "access_keys:\n  - id: AK1\n    secret: s\n", "access_keys[0]: needs user"},
+		{"DuplicateKey", "access_keys:\n  - {id: AK1, secret: s, user: a}\n  - {id: AK1, secret: t, user: b}\n", "access_keys[1].id: repeats"},
+		{"BadStatus", "clusters:\n  c1:\n    status: melting\n", "clusters[c1].status: must be one of"},
+		{"UnknownDirectory", "clusters:\n  c1:\n    status: running\n    directory: corp\n", "clusters[c1].directory: \"corp\" is neither"},
+		{"BadUserName", "users:\n  - {name: 'a)(uid=*', password: x}\n", "users[0].name:"},
+		{"UnsetEnv", "users:\n  - {name: alice, password: '${CHPASS_SURELY_UNSET_VAR}'}\n", "users[0].password: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
+		{"NoResolver", "tokens:\n  hs256_secret: ${arn:aws:secretsmanager:x}\n", "tokens.hs256_secret: no resolver serves"},
+		{"BadTaskKey", "tasks:\n  key: c2hvcnQ=\n", "tasks.key: must be the base64 of 32 bytes"},
+		{"BadLogLevel", "log_level: loud\n", "log_level: must be one of"},
+		{"MissingTokenFile", "tokens:\n  jwks_file: /nonexistent/jwks.json\n", "tokens.jwks_file: no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.yml)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	t.Setenv("CHPASS_TEST_CANARY", "canary-Secret-7731!")
+	cfg, err := parse(t, "users:\n  - {name: alice, password: '${CHPASS_TEST_CANARY}'}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		cfg.Users[0].Password.String(),
+		strings.Join([]string{cfg.Users[0].Password.GoString()}, ""),
+		fmt.Sprintf("%v %+v %#v %s", cfg.Users[0], cfg.Users[0], cfg.Users[0], cfg.Users[0].Password),
+	} {
+		if strings.Contains(s, "canary-Secret-7731!") {
+			t.Fatalf("secret printed in clear: %s", s)
+		}
+	}
+	// An unresolvable reference must not echo a resolved value either.
+	_, err = parse(t, "users:\n  - {name: alice, password: '${CHPASS_TEST_MISSING}'}\n", ResolverFunc(func(context.Context, string) (string, bool, error) {
+		return "", true, errors.New("boom")
+	}))
+	if err == nil || strings.Contains(err.Error(), "canary") {
+		t.Fatalf("err = %v", err)
+	}
+}
