@@ -24,7 +24,7 @@ type Policy struct {
 	PasswordNotUsernameOrInvert      bool   `json:"password_not_username_or_invert" yaml:"password_not_username_or_invert"`
 	MaximumConsecutiveIdenticalChars int    `json:"maximum_consecutive_identical_chars" yaml:"maximum_consecutive_identical_chars" validate:"min=0,max=32"`
 	PasswordReusePrevention          int    `json:"password_reuse_prevention" yaml:"password_reuse_prevention" validate:"min=0,max=24"`
-	MinimumPasswordAge               int    `json:"minimum_password_age" yaml:"minimum_password_age" validate:"min=0,max=1440"`      // minutes
+	MinimumPasswordAge               int    `json:"minimum_password_age" yaml:"minimum_password_age" validate:"min=0,max=1440"`        // minutes
 	PasswordValidityPeriod           int    `json:"password_validity_period" yaml:"password_validity_period" validate:"min=0,max=180"` // days
 	AllowUserToChangePassword        bool   `json:"allow_user_to_change_password" yaml:"allow_user_to_change_password"`
 	PasswordRequirements             string `json:"password_requirements" yaml:"password_requirements" validate:"max=512"`

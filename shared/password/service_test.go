@@ -1,0 +1,260 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeDirectory is a hand-written in-memory Directory for the service's tests.
+type fakeDirectory struct {
+	mu        sync.Mutex
+	passwords map[string]string
+	calls     atomic.Int32
+	inFlight  atomic.Int32
+	peak      atomic.Int32
+	delay     time.Duration
+}
+
+func newFake(users map[string]string) *fakeDirectory {
+	return &fakeDirectory{passwords: users}
+}
+
+func (f *fakeDirectory) ChangePassword(_ context.Context, name, old, new string) error {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cur, ok := f.passwords[name]; !ok || cur != old {
+		return Errorf(EUNAUTHORIZED, "The old password is wrong.")
+	}
+	f.passwords[name] = new
+	return nil
+}
+
+func (f *fakeDirectory) ResetPassword(ctx context.Context, name, new string) error {
+	f.calls.Add(1)
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		p := f.peak.Load()
+		if n <= p || f.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	if f.delay > 0 {
+		select {
+		case <-time.After(f.delay):
+		case <-ctx.Done():
+			return Wrap(EUNAVAILABLE, ctx.Err(), "timed out")
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.passwords[name]; !ok {
+		return Errorf(ENOTFOUND, "No such user.")
+	}
+	f.passwords[name] = new
+	return nil
+}
+
+func (f *fakeDirectory) LookupUser(_ context.Context, name string) (*User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.passwords[name]; !ok {
+		return nil, Errorf(ENOTFOUND, "No such user.")
+	}
+	return &User{Name: name}, nil
+}
+
+var _ Directory = (*fakeDirectory)(nil)
+
+func TestServiceChange(t *testing.T) {
+	const old, good = "Alice-Old-Pass1!", "Alice-New-Pass2@"
+	tests := []struct {
+		name       string
+		policy     func(*Policy)
+		user       string
+		old, new   string
+		wantCode   string
+		wantRules  []string
+		wantCalled bool
+	}{
+		{name: "OK", user: "alice", old: old, new: good, wantCalled: true},
+		{name: "WrongOld", user: "alice", old: "nope-Nope-1", new: good, wantCode: EUNAUTHORIZED, wantCalled: true},
+		{name: "SameAsOld", user: "alice", old: old, new: old, wantCode: EPOLICY, wantRules: []string{RuleSameAsOld}},
+		{name: "WeakAndSame", user: "alice", old: "alice", new: "alice", wantCode: EPOLICY,
+			wantRules: []string{RuleCharCombination, RuleMinLength, RuleNotUsername, RuleSameAsOld}},
+		{name: "NotAllowed", policy: func(p *Policy) { p.AllowUserToChangePassword = false }, user: "alice", old: old, new: good, wantCode: EFORBIDDEN},
+		{name: "EmptyOld", user: "alice", old: "", new: good, wantCode: EINVALID},
+		{name: "EmptyNew", user: "alice", old: old, new: "", wantCode: EINVALID},
+		{name: "EmptyUser", user: "", old: old, new: good, wantCode: EINVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := DefaultPolicy()
+			if tt.policy != nil {
+				tt.policy(&p)
+			}
+			dir := newFake(map[string]string{"alice": old})
+			err := NewService(p, dir).Change(context.Background(), tt.user, tt.old, tt.new)
+			if got := ErrorCode(err); got != tt.wantCode {
+				t.Fatalf("code = %q, want %q (%v)", got, tt.wantCode, err)
+			}
+			slices.Sort(tt.wantRules)
+			if got := rules(ErrorViolations(err)); len(tt.wantRules) > 0 && !slices.Equal(got, tt.wantRules) {
+				t.Fatalf("rules = %v, want %v", got, tt.wantRules)
+			}
+			if called := dir.calls.Load() > 0; called != tt.wantCalled {
+				t.Fatalf("directory called = %v, want %v: the policy must come first", called, tt.wantCalled)
+			}
+		})
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		name  string
+		valid bool
+	}{
+		{"alice", true}, {"user_01", true}, {"a.b-c", true}, {"svc@example.test", true},
+		{"", false}, {"-rf", false}, {".hidden", false}, {"a b", false}, {"a*", false},
+		{"alice)(uid=*", false}, {"a,b", false}, {"a=b", false}, {"a+b", false}, {"a<b", false},
+		{"#a", false}, {"a;rm -rf /", false}, {"a\\b", false}, {"a\x00", false}, {"$(id)", false},
+		{"ünicode", false}, {string(make([]byte, 65)), false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.name), func(t *testing.T) {
+			err := CheckName(tt.name)
+			if (err == nil) != tt.valid {
+				t.Fatalf("CheckName(%q) = %v, want valid=%v", tt.name, err, tt.valid)
+			}
+			if err != nil && ErrorCode(err) != EINVALID {
+				t.Fatalf("code = %q", ErrorCode(err))
+			}
+		})
+	}
+}
+
+func TestCheckBatchNamesFirstBadEntry(t *testing.T) {
+	s := NewService(DefaultPolicy(), newFake(nil))
+	tests := []struct {
+		name      string
+		entries   []ResetRequest
+		wantIndex int
+		wantField string
+		wantCode  string
+	}{
+		{"BadName", []ResetRequest{{"u1", "Xy7#kLm2q"}, {"u*", "Xy7#kLm2q"}}, 1, "Name", EINVALID},
+		{"Duplicate", []ResetRequest{{"u1", "Xy7#kLm2q"}, {"u2", "Xy7#kLm2q"}, {"u1", "Xy7#kLm2r"}}, 2, "Name", EINVALID},
+		{"WeakPassword", []ResetRequest{{"u1", "Xy7#kLm2q"}, {"u2", "Xy7#kLm2q"}, {"u3", "short"}}, 2, "Password", EPOLICY},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ie *InvalidEntryError
+			err := s.CheckBatch(tt.entries)
+			if !errors.As(err, &ie) {
+				t.Fatalf("err = %v, want *InvalidEntryError", err)
+			}
+			if ie.Index != tt.wantIndex || ie.Field != tt.wantField || ErrorCode(ie.Err) != tt.wantCode {
+				t.Fatalf("got index %d field %s code %s", ie.Index, ie.Field, ErrorCode(ie.Err))
+			}
+		})
+	}
+	if err := s.CheckBatch([]ResetRequest{{"u1", "Xy7#kLm2q"}, {"u2", "Pq4!zWx9y"}}); err != nil {
+		t.Fatalf("valid batch refused: %v", err)
+	}
+}
+
+func TestResetAll(t *testing.T) {
+	users := map[string]string{}
+	var batch []ResetRequest
+	for i := range 40 {
+		name := fmt.Sprintf("user%03d", i)
+		users[name] = "Old-Pass-1!"
+		batch = append(batch, ResetRequest{Name: name, Password: fmt.Sprintf("New-Pass-%d!", i)})
+	}
+	batch = append(batch, ResetRequest{Name: "ghost", Password: "New-Pass-x!"})
+	dir := newFake(users)
+	dir.delay = 2 * time.Millisecond
+	results := NewService(DefaultPolicy(), dir).ResetAll(context.Background(), batch, 4)
+	if len(results) != len(batch) {
+		t.Fatalf("%d results for %d entries", len(results), len(batch))
+	}
+	for i, r := range results {
+		if r.Name != batch[i].Name {
+			t.Fatalf("result %d is for %q, want %q: order must be kept", i, r.Name, batch[i].Name)
+		}
+	}
+	if ErrorCode(results[len(results)-1].Err) != ENOTFOUND {
+		t.Fatalf("ghost: %v", results[len(results)-1].Err)
+	}
+	for _, r := range results[:40] {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Name, r.Err)
+		}
+	}
+	if p := dir.peak.Load(); p > 4 || p < 2 {
+		t.Fatalf("peak concurrency %d, want 2..4", p)
+	}
+}
+
+func TestResetAllStopsAtDeadline(t *testing.T) {
+	users := map[string]string{}
+	var batch []ResetRequest
+	for i := range 20 {
+		name := fmt.Sprintf("user%03d", i)
+		users[name] = "x"
+		batch = append(batch, ResetRequest{Name: name, Password: "New-Pass-1!"})
+	}
+	dir := newFake(users)
+	dir.delay = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	results := NewService(DefaultPolicy(), dir).ResetAll(ctx, batch, 2)
+	canceled := 0
+	for _, r := range results {
+		if c := ErrorCode(r.Err); c == ECANCELED || c == EUNAVAILABLE {
+			canceled++
+		}
+	}
+	if canceled < len(batch)-2 {
+		t.Fatalf("%d of %d entries canceled; entries not started must not run after the deadline", canceled, len(batch))
+	}
+	if int(dir.calls.Load()) > 2 {
+		t.Fatalf("directory called %d times after the deadline", dir.calls.Load())
+	}
+}
+
+func TestErrorHelpers(t *testing.T) {
+	plain := errors.New("dial tcp: refused")
+	tests := []struct {
+		name     string
+		err      error
+		code     string
+		message  string
+		wrapping bool
+	}{
+		{"Nil", nil, "", "", false},
+		{"Plain", plain, EINTERNAL, "Internal error.", false},
+		{"Domain", Errorf(ENOTFOUND, "No such user."), ENOTFOUND, "No such user.", false},
+		{"Wrapped", fmt.Errorf("op: %w", Wrap(EUNAVAILABLE, plain, "The directory is unavailable.")), EUNAVAILABLE, "The directory is unavailable.", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ErrorCode(tt.err); got != tt.code {
+				t.Errorf("code = %q, want %q", got, tt.code)
+			}
+			if got := ErrorMessage(tt.err); got != tt.message {
+				t.Errorf("message = %q, want %q", got, tt.message)
+			}
+			if tt.wrapping && !errors.Is(tt.err, plain) {
+				t.Errorf("cause lost")
+			}
+		})
+	}
+}
