@@ -1,0 +1,72 @@
+package setup
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"chpass/shared/platform"
+)
+
+// Builder builds one function's handler from an App.
+type Builder func(ctx context.Context, a *App) (http.Handler, error)
+
+// Main is the whole of a function's main: it reads -config (default $CHPASS_CONFIG)
+// and -event, builds the handler, and either invokes it once on the event file,
+// printing the platform's response, or hands it to the platform. It returns the
+// process's exit code.
+func Main(function string, build Builder) int {
+	return run(context.Background(), function, build, os.Args[1:], os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, function string, build Builder, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(function, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", os.Getenv("CHPASS_CONFIG"), "the configuration file (default $CHPASS_CONFIG)")
+	event := fs.String("event", "", "invoke once with this platform event file and print the platform response")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo)\n", function)
+		return 2
+	}
+	app, err := Load(ctx, *configPath, function, Resolvers(ctx)...)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", function, err)
+		return 1
+	}
+	defer app.Close()
+	h, err := build(ctx, app)
+	if err != nil {
+		app.Logger.Error().Err(err).Msg("cannot build the function")
+		return 1
+	}
+	if *event != "" {
+		return invoke(ctx, h, *event, stdout, stderr)
+	}
+	if err := platform.Run(h, platform.Options{Function: function, Logger: app.Logger}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		app.Logger.Error().Err(err).Msg("platform stopped")
+		return 1
+	}
+	return 0
+}
+
+func invoke(ctx context.Context, h http.Handler, path string, stdout, stderr io.Writer) int {
+	ev, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "-event: %v\n", err)
+		return 2
+	}
+	out, err := platform.Invoke(ctx, h, ev)
+	if err != nil {
+		fmt.Fprintf(stderr, "-event %s: %v\n", path, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", out)
+	return 0
+}

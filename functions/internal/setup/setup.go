@@ -1,0 +1,195 @@
+// Package setup builds chpass's functions from the configuration. It is the one
+// place that knows every adapter; the mains in functions/ only call it.
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"chpass/shared/config"
+	"chpass/shared/embedded"
+	"chpass/shared/iamapi"
+	"chpass/shared/password"
+)
+
+// App holds a loaded configuration and the directories built from it. It opens
+// each directory once, on first use, and closes them all in Close.
+type App struct {
+	Config *config.Config
+	Logger zerolog.Logger
+
+	mu      sync.Mutex
+	store   *embedded.Store
+	dirs    map[string]password.Directory
+	closers []io.Closer
+}
+
+// NewLogger returns the JSON logger every function writes to w.
+func NewLogger(w io.Writer, function, level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Str("function", function).Logger()
+}
+
+// New returns an App for cfg.
+func New(cfg *config.Config, logger zerolog.Logger) *App {
+	return &App{Config: cfg, Logger: logger, dirs: map[string]password.Directory{}}
+}
+
+// Load reads the configuration at path, resolving its secrets with resolvers.
+func Load(ctx context.Context, path, function string, resolvers ...config.Resolver) (*App, error) {
+	cfg, err := config.Load(ctx, path, resolvers...)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, NewLogger(os.Stderr, function, cfg.LogLevel)), nil
+}
+
+// Close closes every directory the App opened.
+func (a *App) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i].Close())
+	}
+	a.closers, a.store, a.dirs = nil, nil, map[string]password.Directory{}
+	return errors.Join(errs...)
+}
+
+// Store opens the embedded store once and seeds the configured users that are
+// missing from it.
+func (a *App) Store(ctx context.Context) (*embedded.Store, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.storeLocked(ctx)
+}
+
+func (a *App) storeLocked(ctx context.Context) (*embedded.Store, error) {
+	if a.store != nil {
+		return a.store, nil
+	}
+	c := a.Config
+	if dir := filepath.Dir(c.Store.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store.path: %w", err)
+		}
+	}
+	s, err := embedded.Open(embedded.Options{
+		Path:        c.Store.Path,
+		History:     c.Policy.PasswordReusePrevention,
+		MinAge:      time.Duration(c.Policy.MinimumPasswordAge) * time.Minute,
+		MaxFailures: c.Store.MaxFailures,
+		Lockout:     c.Store.Lockout,
+		Argon2:      embedded.Argon2Params{Time: c.Store.Argon2.Time, MemoryKiB: c.Store.Argon2.MemoryKiB, Threads: c.Store.Argon2.Threads},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.path %s: %w", c.Store.Path, err)
+	}
+	for _, u := range c.Users {
+		created, err := s.EnsureUser(ctx, u.Name, u.Password.Reveal())
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("users: seeding %s: %w", u.Name, err)
+		}
+		if created {
+			a.Logger.Info().Str("event", "user_seeded").Str("user", u.Name).Msg("seeded a user into the embedded store")
+		}
+	}
+	a.store = s
+	a.closers = append(a.closers, s)
+	return s, nil
+}
+
+// Directory returns the directory called name: "embedded" or an entry of directories.
+func (a *App) Directory(ctx context.Context, name string) (password.Directory, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d, ok := a.dirs[name]; ok {
+		return d, nil
+	}
+	var d password.Directory
+	switch {
+	case name == config.Embedded:
+		s, err := a.storeLocked(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d = s
+	default:
+		dc, ok := a.Config.Directories[name]
+		if !ok {
+			return nil, fmt.Errorf("directory %q is not configured", name)
+		}
+		var err error
+		if d, err = a.openDirectory(name, dc); err != nil {
+			return nil, err
+		}
+	}
+	a.dirs[name] = d
+	return d, nil
+}
+
+// CallerPassword builds the self-service function: POST /v5/caller-password and
+// GET /v5/password-policy.
+func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
+	c := a.Config
+	dir, err := a.Directory(ctx, c.SelfService.Directory)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]iamapi.AccessKey, 0, len(c.AccessKeys))
+	for _, k := range c.AccessKeys {
+		if k.User != "" {
+			keys = append(keys, iamapi.AccessKey{ID: k.ID, Secret: k.Secret.Reveal(), User: k.User})
+		}
+	}
+	tokens, err := tokenConfig(c.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	return iamapi.New(iamapi.Options{
+		Service:    password.NewService(c.Policy, dir),
+		AccessKeys: keys,
+		Tokens:     tokens,
+		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
+		Logger:     a.Logger,
+		Function:   "caller-password",
+	})
+}
+
+func tokenConfig(t config.Tokens) (iamapi.TokenConfig, error) {
+	tc := iamapi.TokenConfig{
+		Issuer:      t.Issuer,
+		Audience:    t.Audience,
+		UserClaim:   t.UserClaim,
+		HS256Secret: t.HS256Secret.Reveal(),
+		Leeway:      t.Leeway,
+	}
+	for _, f := range t.PublicKeyFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return tc, fmt.Errorf("tokens.public_key_files: %w", err)
+		}
+		tc.PublicKeyPEMs = append(tc.PublicKeyPEMs, string(b))
+	}
+	if t.JWKSFile != "" {
+		b, err := os.ReadFile(t.JWKSFile)
+		if err != nil {
+			return tc, fmt.Errorf("tokens.jwks_file: %w", err)
+		}
+		tc.JWKS = b
+	}
+	return tc, nil
+}
