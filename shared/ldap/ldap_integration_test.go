@@ -1,0 +1,426 @@
+package ldap
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"chpass/shared/password"
+	"chpass/shared/password/directorytest"
+)
+
+// slapdEnv is what testdata/slapd.sh writes into DIR/env.
+type slapdEnv struct {
+	URL, LDAPSURL, CA, Base string
+	AdminDN, AdminPassword  string
+	RootDN, RootPassword    string
+	People                  string
+}
+
+// requireSlapd returns the test server's settings. Without LDAP_TEST_URL it skips
+// loudly, and fails when CI=true: CI must run these tests.
+func requireSlapd(tb testing.TB) slapdEnv {
+	tb.Helper()
+	e := slapdEnv{
+		URL: os.Getenv("LDAP_TEST_URL"), LDAPSURL: os.Getenv("LDAP_TEST_LDAPS_URL"), CA: os.Getenv("LDAP_TEST_CA"),
+		Base: os.Getenv("LDAP_TEST_BASE"), AdminDN: os.Getenv("LDAP_TEST_ADMIN_DN"), AdminPassword: os.Getenv("LDAP_TEST_ADMIN_PASSWORD"),
+		RootDN: os.Getenv("LDAP_TEST_ROOT_DN"), RootPassword: os.Getenv("LDAP_TEST_ROOT_PASSWORD"),
+	}
+	if e.URL == "" {
+		msg := "\n" +
+			"################################################################################\n" +
+			"#  LDAP INTEGRATION TESTS NOT RUN: LDAP_TEST_URL is not set.\n" +
+			"#  Start the test slapd (needs slapd, ldap-utils, openssl) and load its env:\n" +
+			"#    shared/ldap/testdata/install-deps.sh\n" +
+			"#    shared/ldap/testdata/slapd.sh up /tmp/chpass-slapd\n" +
+			"#    eval \"$(shared/ldap/testdata/slapd.sh env /tmp/chpass-slapd)\"\n" +
+			"################################################################################"
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg + "\n#  CI=true: failing instead of skipping.")
+		}
+		tb.Skip(msg)
+	}
+	for k, v := range map[string]string{"LDAP_TEST_LDAPS_URL": e.LDAPSURL, "LDAP_TEST_CA": e.CA, "LDAP_TEST_BASE": e.Base,
+		"LDAP_TEST_ADMIN_DN": e.AdminDN, "LDAP_TEST_ADMIN_PASSWORD": e.AdminPassword,
+		"LDAP_TEST_ROOT_DN": e.RootDN, "LDAP_TEST_ROOT_PASSWORD": e.RootPassword} {
+		if v == "" {
+			tb.Fatalf("LDAP_TEST_URL is set but %s is not; source the env file that slapd.sh writes", k)
+		}
+	}
+	e.People = "ou=people," + e.Base
+	return e
+}
+
+// Adapter configurations under test.
+func (e slapdEnv) startTLS() Config {
+	return Config{
+		URL: e.URL, StartTLS: true, CAFile: e.CA, BindDN: e.AdminDN, BindPassword: e.AdminPassword,
+		UserSearch:       &UserSearch{Base: e.People, Filter: "(&(objectClass=inetOrgPerson)(uid=%s))", Scope: "one"},
+		ShadowLastChange: true,
+	}
+}
+
+func (e slapdEnv) ldaps() Config {
+	return Config{
+		URL: e.LDAPSURL, CAFile: e.CA, BindDN: e.AdminDN, BindPassword: e.AdminPassword,
+		UserDNTemplate: "uid=%s," + e.People,
+	}
+}
+
+func (e slapdEnv) plain() Config {
+	return Config{
+		URL: e.URL, InsecurePlain: true, BindDN: e.AdminDN, BindPassword: e.AdminPassword,
+		UserDNTemplate: "uid=%s," + e.People,
+	}
+}
+
+func newDirectory(tb testing.TB, cfg Config) *Directory {
+	tb.Helper()
+	d, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+// rootConn connects as the rootdn. Only test fixtures use it, to create and delete
+// users: the adapter never does, since the rootdn bypasses ppolicy.
+func (e slapdEnv) rootConn(tb testing.TB) *goldap.Conn {
+	tb.Helper()
+	c, err := goldap.DialURL(e.URL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.SetTimeout(10 * time.Second)
+	if err := c.Bind(e.RootDN, e.RootPassword); err != nil {
+		c.Close()
+		tb.Fatal(err)
+	}
+	return c
+}
+
+var (
+	runID     = randomHex(3)
+	userSeq   atomic.Int64
+	uidNumSeq atomic.Int64
+)
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freshUsers adds n users, under the policy called policy ("" for the default),
+// that no other test knows, and deletes them when tb ends.
+func (e slapdEnv) freshUsers(tb testing.TB, n int, policy string) []directorytest.Account {
+	tb.Helper()
+	c := e.rootConn(tb)
+	defer c.Close()
+	users := make([]directorytest.Account, n)
+	for i := range users {
+		name := fmt.Sprintf("t%s-%d", runID, userSeq.Add(1))
+		pw := "Fresh-" + randomHex(4) + "-1A"
+		dn := "uid=" + name + "," + e.People
+		req := goldap.NewAddRequest(dn, nil)
+		req.Attribute("objectClass", []string{"inetOrgPerson", "posixAccount", "shadowAccount"})
+		req.Attribute("uid", []string{name})
+		req.Attribute("cn", []string{name})
+		req.Attribute("sn", []string{name})
+		req.Attribute("uidNumber", []string{fmt.Sprint(30000 + uidNumSeq.Add(1))})
+		req.Attribute("gidNumber", []string{"100"})
+		req.Attribute("homeDirectory", []string{"/home/" + name})
+		req.Attribute("userPassword", []string{pw})
+		if policy != "" {
+			req.Attribute("pwdPolicySubentry", []string{"cn=" + policy + ",ou=policies," + e.Base})
+		}
+		if err := c.Add(req); err != nil {
+			tb.Fatalf("add %s: %v", dn, err)
+		}
+		users[i] = directorytest.Account{Name: name, Password: pw}
+	}
+	tb.Cleanup(func() {
+		c := e.rootConn(tb)
+		defer c.Close()
+		for _, u := range users {
+			_ = c.Del(goldap.NewDelRequest("uid="+u.Name+","+e.People, nil))
+		}
+	})
+	return users
+}
+
+// contract runs the directory contract suite on cfg, with fresh users per test.
+func contract(t *testing.T, e slapdEnv, cfg Config) {
+	d := newDirectory(t, cfg)
+	directorytest.Run(t, func(t *testing.T) directorytest.Fixture {
+		return directorytest.Fixture{
+			Directory:   d,
+			Users:       e.freshUsers(t, 4, ""),
+			History:     3, // pwdInHistory of cn=default
+			MaxFailures: 5, // pwdMaxFailure of cn=default
+		}
+	})
+}
+
+func TestContractStartTLSSearch(t *testing.T) {
+	e := requireSlapd(t)
+	contract(t, e, e.startTLS())
+}
+
+func TestContractLDAPSTemplate(t *testing.T) {
+	e := requireSlapd(t)
+	contract(t, e, e.ldaps())
+}
+
+func TestContractModifyFallback(t *testing.T) {
+	e := requireSlapd(t)
+	cfg := e.startTLS()
+	no := false
+	cfg.UseExop = &no
+	contract(t, e, cfg)
+}
+
+func TestPlainRefusedWithoutInsecurePlain(t *testing.T) {
+	e := requireSlapd(t)
+	cfg := e.plain()
+	cfg.InsecurePlain = false
+	if _, err := New(cfg); err == nil {
+		t.Fatal("New accepted ldap:// without start_tls or insecure_plain")
+	}
+	// With it, plain LDAP works.
+	d := newDirectory(t, e.plain())
+	u := e.freshUsers(t, 1, "")[0]
+	if err := d.ChangePassword(context.Background(), u.Name, u.Password, "Plain-Pass-1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTLSVerification(t *testing.T) {
+	e := requireSlapd(t)
+	u := e.freshUsers(t, 1, "")[0]
+	cases := map[string]Config{}
+	cfg := e.ldaps()
+	cfg.CAFile = "" // the system roots do not know the test CA
+	cases["ldaps/unknown CA"] = cfg
+	cfg = e.startTLS()
+	cfg.CAFile = ""
+	cases["starttls/unknown CA"] = cfg
+	cfg = e.ldaps()
+	cfg.ServerName = "not-this-server.example"
+	cases["ldaps/wrong name"] = cfg
+	for name, cfg := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := newDirectory(t, cfg)
+			err := d.ChangePassword(context.Background(), u.Name, u.Password, "Tls-Pass-1")
+			if got := password.ErrorCode(err); got != password.EINTERNAL {
+				t.Fatalf("got %q (%v), want %q: a certificate refusal is a configuration error", got, err, password.EINTERNAL)
+			}
+			err = d.ResetPassword(context.Background(), u.Name, "Tls-Pass-2")
+			if got := password.ErrorCode(err); got != password.EINTERNAL {
+				t.Fatalf("reset: got %q (%v), want %q", got, err, password.EINTERNAL)
+			}
+		})
+	}
+}
+
+// TestDirectoryRefusals checks each row of the ppolicy table of directories.md
+// against the real server.
+func TestDirectoryRefusals(t *testing.T) {
+	e := requireSlapd(t)
+	d := newDirectory(t, e.startTLS())
+	ctx := context.Background()
+	type check func(t *testing.T, u directorytest.Account) error
+	cases := []struct {
+		name, policy string
+		run          check
+		code, rule   string
+	}{
+		{"TooShortOnChange", "", func(t *testing.T, u directorytest.Account) error {
+			return d.ChangePassword(ctx, u.Name, u.Password, "Sh0rt!")
+		}, password.EPOLICY, password.RuleMinLength},
+		{"TooShortOnReset", "", func(t *testing.T, u directorytest.Account) error {
+			return d.ResetPassword(ctx, u.Name, "Sh0rt!")
+		}, password.EPOLICY, password.RuleMinLength},
+		{"HistoryOnReset", "", func(t *testing.T, u directorytest.Account) error {
+			return d.ResetPassword(ctx, u.Name, u.Password)
+		}, password.EPOLICY, password.RuleReusePrevention},
+		{"TooYoung", "minage", func(t *testing.T, u directorytest.Account) error {
+			// Adding the entry set pwdChangedTime: the password is already too young.
+			return d.ChangePassword(ctx, u.Name, u.Password, "Young-Pass-1")
+		}, password.EPOLICY, password.RuleMinAge},
+		{"SelfChangeNotAllowed", "nochange", func(t *testing.T, u directorytest.Account) error {
+			return d.ChangePassword(ctx, u.Name, u.Password, "Nochange-Pass-1")
+		}, password.EFORBIDDEN, ""},
+		{"ResetNeedsOldPassword", "safemodify", func(t *testing.T, u directorytest.Account) error {
+			return d.ResetPassword(ctx, u.Name, "Safemodify-Pass-1")
+		}, password.EFORBIDDEN, ""},
+		{"SafeModifySelfChangeWorks", "safemodify", func(t *testing.T, u directorytest.Account) error {
+			return d.ChangePassword(ctx, u.Name, u.Password, "Safemodify-Pass-2")
+		}, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := e.freshUsers(t, 1, tc.policy)[0]
+			err := tc.run(t, u)
+			if got := password.ErrorCode(err); got != tc.code {
+				t.Fatalf("got %q (%v), want %q", got, err, tc.code)
+			}
+			if tc.rule != "" {
+				vs := password.ErrorViolations(err)
+				if len(vs) != 1 || vs[0].Rule != tc.rule {
+					t.Fatalf("violations %+v, want exactly %q", vs, tc.rule)
+				}
+			}
+		})
+	}
+}
+
+func TestLookupShowsLockout(t *testing.T) {
+	e := requireSlapd(t)
+	d := newDirectory(t, e.ldaps())
+	ctx := context.Background()
+	u := e.freshUsers(t, 1, "")[0]
+	for range 5 {
+		_ = d.ChangePassword(ctx, u.Name, "Wrong-Pass-0", "Never-Set-1")
+	}
+	got, err := d.LookupUser(ctx, u.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Locked || got.ID == "" || got.GroupID != "100" || got.Created.IsZero() {
+		t.Fatalf("LookupUser = %+v, want locked with ID, GroupID and Created", got)
+	}
+	// The service account can still reset a locked user's password.
+	if err := d.ResetPassword(ctx, u.Name, "Unlocked-Pass-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.LookupUser(ctx, u.Name); got.PasswordChangedAt.IsZero() {
+		t.Fatalf("PasswordChangedAt is zero after a reset: %+v", got)
+	}
+}
+
+func TestListUsers(t *testing.T) {
+	e := requireSlapd(t)
+	for name, cfg := range map[string]Config{"search": e.startTLS(), "template": e.ldaps()} {
+		t.Run(name, func(t *testing.T) {
+			d := newDirectory(t, cfg)
+			all, total, err := d.ListUsers(context.Background(), 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total < 126 || len(all) != total {
+				t.Fatalf("ListUsers: %d of %d, want all of at least 126 (the fixtures)", len(all), total)
+			}
+			page, total2, err := d.ListUsers(context.Background(), 10, 25)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) != 25 || total2 != total || page[0].Name != all[10].Name || page[24].Name != all[34].Name {
+				t.Fatalf("page 10+25: %d users of %d starting %q", len(page), total2, page[0].Name)
+			}
+			tail, _, err := d.ListUsers(context.Background(), total-1, 100)
+			if err != nil || len(tail) != 1 {
+				t.Fatalf("tail: %d users, %v", len(tail), err)
+			}
+		})
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	requireSlapd(t)
+	cfg := Config{
+		URL: "ldap://127.0.0.1:1", InsecurePlain: true, BindDN: "cn=x", BindPassword: "x",
+		UserDNTemplate: "uid=%s,dc=example,dc=test", Retries: 2, DialTimeout: 200 * time.Millisecond,
+	}
+	d := newDirectory(t, cfg)
+	ctx := context.Background()
+	start := time.Now()
+	if got := password.ErrorCode(d.ResetPassword(ctx, "alice", "Whatever-Pass-1")); got != password.EUNAVAILABLE {
+		t.Fatalf("reset: %q, want %q", got, password.EUNAVAILABLE)
+	}
+	if time.Since(start) < 50*time.Millisecond {
+		t.Errorf("2 retries took %v: no backoff?", time.Since(start))
+	}
+	if got := password.ErrorCode(d.ChangePassword(ctx, "alice", "Alice-Pass-1", "Whatever-Pass-1")); got != password.EUNAVAILABLE {
+		t.Fatalf("change: %q, want %q", got, password.EUNAVAILABLE)
+	}
+	_, err := d.LookupUser(ctx, "alice")
+	if got := password.ErrorCode(err); got != password.EUNAVAILABLE {
+		t.Fatalf("lookup: %q, want %q", got, password.EUNAVAILABLE)
+	}
+}
+
+func TestCloseThenUse(t *testing.T) {
+	e := requireSlapd(t)
+	d := newDirectory(t, e.ldaps())
+	u := e.freshUsers(t, 1, "")[0]
+	if err := d.ResetPassword(context.Background(), u.Name, "Close-Pass-1"); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Close()
+	if got := password.ErrorCode(d.ResetPassword(context.Background(), u.Name, "Close-Pass-2")); got != password.EUNAVAILABLE {
+		t.Fatalf("after Close: %q, want %q", got, password.EUNAVAILABLE)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	e := requireSlapd(t)
+	d := newDirectory(t, e.ldaps())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := password.ErrorCode(d.ResetPassword(ctx, "alice", "Deadline-Pass-1")); got != password.ECANCELED {
+		t.Fatalf("reset with a canceled context: %q, want %q", got, password.ECANCELED)
+	}
+}
+
+// TestNoPasswordInErrors runs failing operations with canary passwords and looks
+// for them in every error text.
+func TestNoPasswordInErrors(t *testing.T) {
+	e := requireSlapd(t)
+	ctx := context.Background()
+	const canary = "Canary-7f3a9-Pass"
+	for name, cfg := range map[string]Config{"exop": e.startTLS(), "modify": func() Config {
+		c := e.startTLS()
+		no := false
+		c.UseExop = &no
+		return c
+	}()} {
+		t.Run(name, func(t *testing.T) {
+			var warned []error
+			cfg.Warn = func(err error) { warned = append(warned, err) }
+			d := newDirectory(t, cfg)
+			u := e.freshUsers(t, 1, "")[0]
+			young := e.freshUsers(t, 1, "minage")[0]
+			errs := []error{
+				d.ChangePassword(ctx, u.Name, canary+"-old", canary+"-new"),
+				d.ChangePassword(ctx, u.Name, u.Password, "C4n!"),
+				d.ChangePassword(ctx, u.Name, u.Password, u.Password),
+				d.ChangePassword(ctx, u.Name+"-nobody", canary+"-old", canary+"-new"),
+				d.ChangePassword(ctx, young.Name, young.Password, canary+"-young"),
+				d.ResetPassword(ctx, u.Name, "C4n!"),
+				d.ResetPassword(ctx, u.Name+"-nobody", canary+"-reset"),
+			}
+			errs = append(errs, warned...)
+			for i, err := range errs {
+				if err == nil {
+					t.Errorf("case %d: no error", i)
+					continue
+				}
+				for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), password.ErrorMessage(err)} {
+					if strings.Contains(s, canary) || strings.Contains(s, "C4n!") || strings.Contains(s, u.Password) {
+						t.Errorf("case %d: the error shows a password: %s", i, s)
+					}
+				}
+			}
+		})
+	}
+}
