@@ -20,8 +20,9 @@ type userRecord struct {
 	Hash        string    `json:"hash"`              // PHC-encoded argon2id hash of the current password
 	History     []string  `json:"history,omitempty"` // hashes of earlier passwords, newest first
 	Created     time.Time `json:"created"`
-	Changed     time.Time `json:"changed"`
-	Failures    int       `json:"failures,omitempty"` // consecutive wrong old passwords
+	Changed     time.Time `json:"changed"`               // last change of the password, by anyone
+	SelfChanged time.Time `json:"self_changed,omitzero"` // last self-service change since the last reset; MinAge counts from it
+	Failures    int       `json:"failures,omitempty"`    // consecutive wrong old passwords
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 	// Gen counts password changes. A write re-checks it to learn whether another
 	// request set the password after this one read the record.
@@ -31,8 +32,10 @@ type userRecord struct {
 func (r *userRecord) locked(now time.Time) bool { return r.LockedUntil.After(now) }
 
 // setPassword makes hash the current password, remembering the previous one for
-// a history of depth history, and clears failures and any lockout.
-func (r *userRecord) setPassword(hash string, history int, now time.Time) {
+// a history of depth history, and clears failures and any lockout. A reset (not
+// selfService) also clears the self-service time, so that the user may change
+// the password an administrator set at once.
+func (r *userRecord) setPassword(hash string, history int, now time.Time, selfService bool) {
 	if history > 1 {
 		r.History = append([]string{r.Hash}, r.History...)
 		if len(r.History) > history-1 {
@@ -43,6 +46,10 @@ func (r *userRecord) setPassword(hash string, history int, now time.Time) {
 	}
 	r.Hash = hash
 	r.Changed = now
+	r.SelfChanged = time.Time{}
+	if selfService {
+		r.SelfChanged = now
+	}
 	r.Failures = 0
 	r.LockedUntil = time.Time{}
 	r.Gen++
@@ -122,8 +129,9 @@ func damaged(op string, err error) error {
 // Returns EUNAUTHORIZED when the old password is wrong or the user does not exist,
 // with the same message and after the same argon2id work; ELOCKED while the
 // account is locked, even with the right old password; EPOLICY when the new
-// password was used recently (password_reuse_prevention) or the current one is
-// younger than MinAge (minimum_password_age); ECANCELED when ctx ended first; and
+// password was used recently (password_reuse_prevention) or the user changed it
+// less than MinAge ago (minimum_password_age; passwords set by EnsureUser or
+// ResetPassword may be changed at once); ECANCELED when ctx ended first; and
 // EUNAVAILABLE when the store cannot be used.
 // MaxFailures wrong old passwords in a row lock the account for Lockout; a
 // successful proof of the old password resets the count.
@@ -156,7 +164,7 @@ func (s *Store) ChangePassword(ctx context.Context, name, oldPassword, newPasswo
 			}
 			return s.recordFailure(op, name)
 		}
-		if s.minAge > 0 && now.Sub(rec.Changed) < s.minAge {
+		if s.minAge > 0 && !rec.SelfChanged.IsZero() && now.Sub(rec.SelfChanged) < s.minAge {
 			s.clearFailures(name, rec)
 			return password.PolicyError([]password.Violation{s.policy().Violation(password.RuleMinAge)})
 		}
@@ -253,7 +261,8 @@ func reused(hashes []string, pw string) (bool, error) {
 
 // commitPassword writes hash as name's password if nobody set the password since
 // generation gen was read. It reports false, without error, when somebody did,
-// so that the caller retries. selfService refuses to write over a lockout.
+// so that the caller retries. A selfService change refuses to write over a
+// lockout and starts the MinAge clock; a reset unlocks.
 func (s *Store) commitPassword(op, name string, gen uint64, hash string, selfService bool) (bool, error) {
 	var done bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -269,7 +278,7 @@ func (s *Store) commitPassword(op, name string, gen uint64, hash string, selfSer
 			// Locked by other requests' failures since this one proved the password.
 			return errLocked()
 		}
-		cur.setPassword(hash, s.history, now)
+		cur.setPassword(hash, s.history, now, selfService)
 		done = true
 		return putUser(tx, name, cur)
 	})
