@@ -137,7 +137,8 @@ func domainError(op string, p path, err error, pp int8) error {
 			return wrap(password.EUNAUTHORIZED, msgUnauthorized)
 		}
 		return wrap(password.EINTERNAL, msgInternal) // the service account was refused
-	case goldap.LDAPResultNoSuchObject:
+	case goldap.LDAPResultNoSuchObject, goldap.LDAPResultInvalidDNSyntax:
+		// A DN made from a name that cannot exist is as absent as a missing entry.
 		if p == selfService {
 			return wrap(password.EUNAUTHORIZED, msgUnauthorized)
 		}
