@@ -97,6 +97,9 @@ func Open(opts Options) (*Store, error) {
 	case opts.Lockout < 0:
 		return nil, password.Errorf(password.EINVALID, "The lockout duration must not be negative.")
 	}
+	if p := opts.Argon2.withDefaults(); p.Time > maxTime || p.MemoryKiB > maxMemoryKiB || p.MemoryKiB < 8*uint32(p.Threads) {
+		return nil, password.Errorf(password.EINVALID, "The argon2id parameters must have time at most %d and memory from 8 KiB per thread to %d KiB.", maxTime, maxMemoryKiB)
+	}
 	s := &Store{
 		history:     opts.History,
 		minAge:      opts.MinAge,

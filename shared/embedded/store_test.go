@@ -583,6 +583,8 @@ func TestOpen(t *testing.T) {
 		{name: "ErrNegativeHistory", opts: embedded.Options{Path: filepath.Join(dir, "a.db"), History: -1}, code: password.EINVALID},
 		{name: "ErrNegativeMinAge", opts: embedded.Options{Path: filepath.Join(dir, "b.db"), MinAge: -time.Second}, code: password.EINVALID},
 		{name: "ErrNegativeLockout", opts: embedded.Options{Path: filepath.Join(dir, "c.db"), Lockout: -time.Second}, code: password.EINVALID},
+		{name: "ErrArgon2MemoryTooSmall", opts: embedded.Options{Path: filepath.Join(dir, "d.db"), Argon2: embedded.Argon2Params{MemoryKiB: 8, Threads: 2}}, code: password.EINVALID},
+		{name: "ErrArgon2TimeTooLarge", opts: embedded.Options{Path: filepath.Join(dir, "e.db"), Argon2: embedded.Argon2Params{Time: 1 << 20}}, code: password.EINVALID},
 		{name: "ErrNotAStore", opts: embedded.Options{Path: writeFile(t, filepath.Join(dir, "junk.db"), bytes.Repeat([]byte("junk"), 4096))}, code: password.EINTERNAL},
 		{name: "ErrParentIsAFile", opts: embedded.Options{Path: filepath.Join(writeFile(t, filepath.Join(dir, "file"), nil), "x.db")}, code: password.EUNAVAILABLE},
 	}

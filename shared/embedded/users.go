@@ -242,7 +242,8 @@ func (s *Store) ResetPassword(ctx context.Context, name, newPassword string) err
 
 // policy returns the policy whose messages this store's refusals use.
 func (s *Store) policy() password.Policy {
-	return password.Policy{PasswordReusePrevention: s.history, MinimumPasswordAge: int(s.minAge / time.Minute)}
+	// Minutes rounded up, so that the message never promises a shorter wait.
+	return password.Policy{PasswordReusePrevention: s.history, MinimumPasswordAge: int((s.minAge + time.Minute - 1) / time.Minute)}
 }
 
 // reused reports whether pw matches one of hashes. It hashes pw once per hash.
