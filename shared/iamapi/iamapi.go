@@ -1,0 +1,323 @@
+// Package iamapi serves the IAM v5 self-service password API, POST
+// /v5/caller-password and GET /v5/password-policy, as one http.Handler.
+//
+// A caller proves who they are in one of three ways, never by naming
+// themselves in a header: an SDK-HMAC-SHA256 signature by a configured access
+// key (as the Huawei Cloud SDKs sign), a verified JWT bearer token (X-Auth-Token
+// or Authorization: Bearer), or, when Options.Gateway.Trust is set, the API
+// gateway authorizer context that the platform adapter took from the cloud's
+// event (gateway.From). GET /v5/password-policy is public: a portal shows the
+// rules before the user has typed anything to sign with, and the policy is no
+// secret.
+//
+// Errors answer {"error_code", "error_msg", "request_id"} with the codes of
+// catalog.go (CATALOG.md); policy refusals add "violations", every broken rule
+// at once; 403 adds "encoded_authorization_message". Success of a change is 200
+// with an empty body.
+//
+// Each request writes one log line (request_id, function, platform, route,
+// caller, auth, outcome, status, latency_ms) and each change attempt that
+// reached the directory one audit line (event password_change). No password,
+// token, signature, Authorization header or body is ever logged or echoed.
+package iamapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/rs/zerolog"
+
+	"chpass/shared/gateway"
+	"chpass/shared/password"
+)
+
+// Routes.
+const (
+	ChangePath = "/v5/caller-password"
+	PolicyPath = "/v5/password-policy"
+)
+
+// Authentication methods, as logged in "auth".
+const (
+	AuthAKSK    = "aksk"
+	AuthToken   = "token"
+	AuthGateway = "gateway"
+)
+
+// AccessKey is a permanent access key; a self-service key belongs to User, and a
+// request it signs changes User's password.
+type AccessKey struct {
+	ID, Secret, User string
+}
+
+// TokenConfig says which bearer tokens are accepted.
+type TokenConfig struct {
+	Issuer        string        // required iss when set
+	Audience      string        // required aud when set
+	UserClaim     string        // the claim naming the user; default "sub"
+	HS256Secret   string        // HMAC key, at least 32 bytes (may be empty)
+	PublicKeyPEMs []string      // RSA/EC public keys, PEM text
+	JWKS          []byte        // a JWKS document (RSA and EC keys, selected by kid)
+	Leeway        time.Duration // clock skew allowed; default 30s
+}
+
+// GatewayConfig says whether to trust the platform's authorizer context
+// (gateway.From(ctx).Authorizer). UserClaim names the claim holding the user;
+// by default "username", then "sub". For Kind "iam" the user is the User of the
+// configured AccessKey whose ID is the authorizer's AccessKey, else the Principal
+// exactly as the gateway gives it.
+type GatewayConfig struct {
+	Trust     bool
+	UserClaim string
+}
+
+// Options configures New.
+type Options struct {
+	Service    *password.Service
+	AccessKeys []AccessKey
+	Tokens     TokenConfig
+	Gateway    GatewayConfig
+	Logger     zerolog.Logger
+	Now        func() time.Time // for tests; default time.Now
+	Function   string           // e.g. "caller-password", logged
+}
+
+// Handler is the IAM v5 HTTP surface. It is safe for concurrent use.
+type Handler struct {
+	svc      *password.Service
+	policy   password.Policy
+	keys     map[string]AccessKey
+	tokens   *tokenVerifier
+	gw       GatewayConfig
+	log      zerolog.Logger
+	now      func() time.Time
+	function string
+	validate *validator.Validate
+	lockout  *lockout
+}
+
+// New validates opts and returns the handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Service == nil {
+		return nil, errors.New("iamapi: Options.Service is required")
+	}
+	if opts.Service.Directory() == nil {
+		return nil, errors.New("iamapi: Options.Service has no directory")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	keys := make(map[string]AccessKey, len(opts.AccessKeys))
+	for i, k := range opts.AccessKeys {
+		switch {
+		case k.ID == "":
+			return nil, fmt.Errorf("iamapi: AccessKeys[%d]: ID is required", i)
+		case k.Secret == "":
+			return nil, fmt.Errorf("iamapi: AccessKeys[%d] (%s): Secret is required", i, k.ID)
+		case k.User == "":
+			return nil, fmt.Errorf("iamapi: AccessKeys[%d] (%s): User is required", i, k.ID)
+		}
+		if _, dup := keys[k.ID]; dup {
+			return nil, fmt.Errorf("iamapi: AccessKeys[%d]: ID %s repeats", i, k.ID)
+		}
+		keys[k.ID] = k
+	}
+	tv, err := newTokenVerifier(opts.Tokens, now)
+	if err != nil {
+		return nil, err
+	}
+	p := opts.Service.Policy()
+	return &Handler{
+		// The service is rebuilt around a tap on its directory so that the audit
+		// line is written exactly for the attempts that reached the directory.
+		svc:      password.NewService(p, tapDirectory{opts.Service.Directory()}),
+		policy:   p,
+		keys:     keys,
+		tokens:   tv,
+		gw:       opts.Gateway,
+		log:      opts.Logger,
+		now:      now,
+		function: opts.Function,
+		validate: newRequestValidator(),
+		lockout:  newLockout(),
+	}, nil
+}
+
+// exchange is what one request's log line reports.
+type exchange struct {
+	requestID string
+	platform  string
+	route     string
+	caller    string
+	auth      string
+	code      string
+	status    int
+	cause     error
+}
+
+// ServeHTTP routes r: POST /v5/caller-password and GET /v5/password-policy,
+// each also with a trailing slash.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	x := &exchange{platform: "unknown"}
+	if info, ok := gateway.From(r.Context()); ok {
+		x.requestID, x.platform = info.RequestID, info.Platform
+	}
+	if x.requestID == "" {
+		x.requestID = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", x.requestID)
+	w.Header().Set("Cache-Control", "no-store")
+
+	var err *apiError
+	switch strings.TrimSuffix(r.URL.Path, "/") {
+	case ChangePath:
+		x.route = ChangePath
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			err = newError(CodeMethodNotAllowed, "The method is not allowed on this API; use POST.")
+			break
+		}
+		err = h.change(r, x)
+		if err == nil {
+			x.code, x.status = "OK", http.StatusOK
+			w.WriteHeader(http.StatusOK)
+		}
+	case PolicyPath:
+		x.route = PolicyPath
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			err = newError(CodeMethodNotAllowed, "The method is not allowed on this API; use GET.")
+			break
+		}
+		x.code, x.status = "OK", http.StatusOK
+		writeJSON(w, http.StatusOK, struct {
+			PasswordPolicy password.Policy `json:"password_policy"`
+		}{h.policy})
+	default:
+		x.route = "other"
+		err = newError(CodeNotFound, "")
+	}
+	if err != nil {
+		h.writeError(w, x, err)
+	}
+	h.logRequest(x, start)
+}
+
+// change serves POST /v5/caller-password: body size, identity, content type,
+// body, then the password service.
+func (h *Handler) change(r *http.Request, x *exchange) *apiError {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	user, method, err := h.authenticate(r, body)
+	x.auth = method
+	if err != nil {
+		return err
+	}
+	x.caller = user
+	if err := checkContentType(r); err != nil {
+		return err
+	}
+	req, err := decodeChange(h.validate, body)
+	if err != nil {
+		return err
+	}
+	tap := &tapState{}
+	ctx := context.WithValue(r.Context(), tapKey{}, tap)
+	cerr := h.svc.Change(ctx, user, req.OldPassword, req.NewPassword)
+	out := fromDomain(cerr)
+	if tap.reached {
+		outcome := "OK"
+		if out != nil {
+			outcome = out.code
+		}
+		h.log.Info().Str("event", "password_change").Str("request_id", x.requestID).
+			Str("function", h.function).Str("user", user).Str("auth", method).
+			Str("outcome", outcome).Msg("password change")
+	}
+	return out
+}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	ErrorCode                   string               `json:"error_code"`
+	ErrorMsg                    string               `json:"error_msg"`
+	RequestID                   string               `json:"request_id"`
+	EncodedAuthorizationMessage *string              `json:"encoded_authorization_message,omitempty"`
+	Violations                  []password.Violation `json:"violations,omitempty"`
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, x *exchange, e *apiError) {
+	x.code, x.status, x.cause = e.code, e.status(), e.cause
+	b := errorBody{ErrorCode: e.code, ErrorMsg: e.msg, RequestID: x.requestID, Violations: e.violations}
+	if x.status == http.StatusForbidden {
+		empty := ""
+		b.EncodedAuthorizationMessage = &empty
+	}
+	writeJSON(w, x.status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error_code":"IAM.0500","error_msg":"Internal error."}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (h *Handler) logRequest(x *exchange, start time.Time) {
+	ev := h.log.Info()
+	if x.status >= 500 {
+		ev = h.log.Error()
+		if x.cause != nil {
+			// Domain errors and their causes never hold a password (password.Directory).
+			ev = ev.Str("error", x.cause.Error())
+		}
+	}
+	ev.Str("request_id", x.requestID).
+		Str("function", h.function).
+		Str("platform", x.platform).
+		Str("route", x.route).
+		Str("caller", x.caller).
+		Str("auth", x.auth).
+		Str("outcome", x.code).
+		Int("status", x.status).
+		Float64("latency_ms", float64(h.now().Sub(start).Microseconds())/1000).
+		Msg("request")
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// tapDirectory marks, in the request's context, that a change reached the directory.
+type tapDirectory struct{ password.Directory }
+
+type tapKey struct{}
+
+type tapState struct{ reached bool }
+
+var _ password.Directory = tapDirectory{}
+
+// ChangePassword implements password.Directory.
+func (d tapDirectory) ChangePassword(ctx context.Context, name, oldPassword, newPassword string) error {
+	if t, ok := ctx.Value(tapKey{}).(*tapState); ok {
+		t.reached = true
+	}
+	return d.Directory.ChangePassword(ctx, name, oldPassword, newPassword)
+}

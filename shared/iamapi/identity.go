@@ -1,0 +1,76 @@
+package iamapi
+
+import (
+	"net/http"
+	"strings"
+
+	"chpass/shared/gateway"
+)
+
+// authenticate proves who sent r and returns the user and the method used.
+//
+// A trusted gateway authorizer (Options.Gateway.Trust and an Authorizer in the
+// platform's gateway.Info) wins, because the gateway has already checked the
+// request's own Authorization header, which may be in a scheme of its own.
+// Otherwise exactly one credential must be present: an SDK-HMAC-SHA256
+// Authorization header, an Authorization: Bearer token, or an X-Auth-Token.
+// No header that merely names a user is ever read.
+func (h *Handler) authenticate(r *http.Request, body []byte) (user, method string, err *apiError) {
+	if h.gw.Trust {
+		if info, ok := gateway.From(r.Context()); ok && info.Authorizer != nil {
+			user, err := h.gatewayUser(info.Authorizer)
+			return user, AuthGateway + ":" + info.Authorizer.Kind, err
+		}
+	}
+	authz := r.Header.Get("Authorization")
+	xtoken := r.Header.Get("X-Auth-Token")
+	if len(r.Header.Values("Authorization")) > 1 || len(r.Header.Values("X-Auth-Token")) > 1 {
+		return "", "", authError("more than one credential header")
+	}
+	scheme, rest, _ := strings.Cut(authz, " ")
+	switch {
+	case authz != "" && xtoken != "":
+		return "", "", authError("both Authorization and X-Auth-Token are present; send one credential")
+	case scheme == SignAlgorithm:
+		user, err := h.verifySignature(r, body, authz)
+		return user, AuthAKSK, err
+	case strings.EqualFold(scheme, "Bearer"):
+		return h.verifyToken(strings.TrimSpace(rest))
+	case xtoken != "":
+		return h.verifyToken(strings.TrimSpace(xtoken))
+	case authz != "":
+		return "", "", authError("unsupported Authorization scheme; use SDK-HMAC-SHA256 or Bearer")
+	}
+	return "", "", authError("the request carries no credentials (an SDK-HMAC-SHA256 signature, X-Auth-Token, or Authorization: Bearer)")
+}
+
+func (h *Handler) verifyToken(token string) (string, string, *apiError) {
+	if h.tokens == nil {
+		return "", AuthToken, authError("tokens are not accepted: no token key is configured")
+	}
+	user, err := h.tokens.verify(token)
+	return user, AuthToken, err
+}
+
+// gatewayUser names the user an authorizer proved.
+func (h *Handler) gatewayUser(a *gateway.Authorizer) (string, *apiError) {
+	if a.Kind == "iam" {
+		if k, ok := h.keys[a.AccessKey]; ok && a.AccessKey != "" {
+			return k.User, nil
+		}
+		if a.Principal != "" {
+			return a.Principal, nil
+		}
+		return "", authError("the gateway's IAM authorizer named no principal")
+	}
+	claims := []string{"username", "sub"}
+	if h.gw.UserClaim != "" {
+		claims = []string{h.gw.UserClaim}
+	}
+	for _, c := range claims {
+		if u := a.Claims[c]; u != "" {
+			return u, nil
+		}
+	}
+	return "", authError("the gateway's authorizer named no user")
+}
