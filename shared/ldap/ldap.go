@@ -430,7 +430,7 @@ func (d *Directory) ChangePassword(ctx context.Context, name, oldPassword, newPa
 	if err != nil {
 		return domainError(op, selfService, err, ppNone)
 	}
-	defer c.Close()
+	defer release(c)
 
 	d.setTimeout(ctx, c, d.cfg.OpTimeout)
 	res, err := c.SimpleBind(&goldap.SimpleBindRequest{

@@ -424,3 +424,38 @@ func TestNoPasswordInErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestShadowLastChange(t *testing.T) {
+	e := requireSlapd(t)
+	var warned []error
+	cfg := e.startTLS()
+	cfg.Warn = func(err error) { warned = append(warned, err) }
+	d := newDirectory(t, cfg)
+	ctx := context.Background()
+	users := e.freshUsers(t, 2, "")
+	today := fmt.Sprint(time.Now().Unix() / 86400)
+	read := func(name string) string {
+		c := e.rootConn(t)
+		defer c.Close()
+		res, err := c.Search(goldap.NewSearchRequest("uid="+name+","+e.People, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+			1, 0, false, "(objectClass=*)", []string{"shadowLastChange"}, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Entries[0].GetAttributeValue("shadowLastChange")
+	}
+	if err := d.ChangePassword(ctx, users[0].Name, users[0].Password, "Shadow-Pass-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ResetPassword(ctx, users[1].Name, "Shadow-Pass-2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if got := read(u.Name); got != today {
+			t.Errorf("%s: shadowLastChange %q, want %q", u.Name, got, today)
+		}
+	}
+	if len(warned) > 0 {
+		t.Errorf("warnings: %v", warned)
+	}
+}

@@ -452,6 +452,7 @@ func (f *fakeConn) Extended(*goldap.ExtendedRequest) (*goldap.ExtendedResponse, 
 func (f *fakeConn) SetTimeout(d time.Duration) { f.timeout = d }
 func (f *fakeConn) IsClosing() bool            { return f.closed.Load() }
 func (f *fakeConn) Close() error               { f.closed.Store(true); return nil }
+func (f *fakeConn) Unbind() error              { return f.Close() }
 
 func fakeDirectory(t *testing.T, retries int, dial func(ctx context.Context) (conn, error)) *Directory {
 	t.Helper()

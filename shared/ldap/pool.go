@@ -18,7 +18,15 @@ type conn interface {
 	Extended(*goldap.ExtendedRequest) (*goldap.ExtendedResponse, error)
 	SetTimeout(time.Duration)
 	IsClosing() bool
+	Unbind() error
 	Close() error
+}
+
+// release ends a healthy connection cleanly: an unbind request, then the close.
+func release(c conn) {
+	if c.Unbind() != nil {
+		_ = c.Close()
+	}
 }
 
 var _ conn = (*goldap.Conn)(nil)
@@ -105,15 +113,19 @@ func (p *pool) healthy(pc *pooled) bool {
 // says may be out of step with the server, is closed instead of kept.
 func (p *pool) put(pc *pooled, err error) {
 	defer func() { <-p.sem }()
-	if err != nil && brokenConn(err) || pc.c.IsClosing() || p.isClosed() {
+	if err != nil && brokenConn(err) || pc.c.IsClosing() {
 		_ = pc.c.Close()
+		return
+	}
+	if p.isClosed() {
+		release(pc.c)
 		return
 	}
 	pc.used = time.Now()
 	select {
 	case p.idle <- pc:
 	default:
-		_ = pc.c.Close()
+		release(pc.c)
 	}
 	// Close may have drained idle between the check and the send.
 	if p.isClosed() {
@@ -149,7 +161,7 @@ func (p *pool) drain() {
 	for {
 		select {
 		case pc := <-p.idle:
-			_ = pc.c.Close()
+			release(pc.c)
 		default:
 			return
 		}
