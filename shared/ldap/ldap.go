@@ -89,6 +89,19 @@ type Config struct {
 	Warn func(error) `yaml:"-" json:"-" validate:"-"`
 }
 
+// String describes c without its bind password, so that printing a Config with
+// %v or %+v never shows the secret.
+func (c Config) String() string {
+	if c.BindPassword != "" {
+		c.BindPassword = "REDACTED"
+	}
+	type plain Config // no methods: no recursion
+	return fmt.Sprintf("%+v", plain(c))
+}
+
+// GoString is String for %#v.
+func (c Config) GoString() string { return "ldap.Config" + c.String() }
+
 // UserSearch finds a user's entry: a search under Base with Filter, in which %s
 // is replaced by the name escaped as a filter value, such as
 // "(&(objectClass=inetOrgPerson)(uid=%s))".

@@ -610,3 +610,13 @@ func TestGeneralizedTime(t *testing.T) {
 		t.Error("garbage parsed")
 	}
 }
+
+func TestConfigPrintsNoSecret(t *testing.T) {
+	t.Parallel()
+	c := Config{URL: "ldaps://x", BindDN: "cn=svc", BindPassword: "Bind-Secret-1"}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", &c), fmt.Sprintf("%s", c)} {
+		if strings.Contains(s, "Bind-Secret-1") || !strings.Contains(s, "cn=svc") {
+			t.Errorf("printed as %s", s)
+		}
+	}
+}

@@ -46,6 +46,7 @@ down() {
     fi
     rm -f "$DIR/slapd.pid"
   fi
+  rm -f "$DIR/env"
 }
 
 certs() {
