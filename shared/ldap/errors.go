@@ -33,6 +33,7 @@ const (
 	msgForbidden    = "The directory does not allow this password change."
 	msgInternal     = "Internal error."
 	msgCanceled     = "The deadline passed before the password was changed."
+	msgExpired      = "The password has expired; an administrator must reset it."
 )
 
 // violation returns the Violation of rule as a refusal by the directory. The
@@ -124,6 +125,12 @@ func domainError(op string, p path, err error, pp int8) error {
 	switch pp {
 	case ppAccountLocked:
 		return wrap(password.ELOCKED, msgLocked)
+	case ppPasswordExpired:
+		// Sent only with the right password: it expired, and no grace logins
+		// remain, so the user cannot bind to change it.
+		if code == goldap.LDAPResultInvalidCredentials {
+			return wrap(password.EFORBIDDEN, msgExpired)
+		}
 	case ppModNotAllowed, ppMustSupplyOld:
 		return wrap(password.EFORBIDDEN, msgForbidden)
 	}

@@ -343,6 +343,9 @@ func (d *Directory) withService(ctx context.Context, idempotent bool, fn func(c 
 // dialUser opens a fresh connection (never a pooled one) for a user's own bind,
 // retrying transient failures to connect.
 func (d *Directory) dialUser(ctx context.Context) (conn, error) {
+	if d.pool.isClosed() {
+		return nil, errPoolClosed
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -436,8 +439,10 @@ func (d *Directory) ChangePassword(ctx context.Context, name, oldPassword, newPa
 	if err != nil && !missing {
 		return domainError(op, selfService, err, ppNone)
 	}
+	bindPassword := oldPassword
 	if missing || oldPassword == "" {
-		dn = noSuchDN + "," + d.listBase
+		// Still bind, so that the answer takes as long as a wrong password's.
+		dn, bindPassword = noSuchDN+","+d.listBase, "-"
 	}
 	c, err := d.dialUser(ctx)
 	if err != nil {
@@ -448,7 +453,7 @@ func (d *Directory) ChangePassword(ctx context.Context, name, oldPassword, newPa
 	d.setTimeout(ctx, c, d.cfg.OpTimeout)
 	res, err := c.SimpleBind(&goldap.SimpleBindRequest{
 		Username:           dn,
-		Password:           oldPassword,
+		Password:           bindPassword,
 		Controls:           []goldap.Control{ppolicyRequest()},
 		AllowEmptyPassword: false,
 	})

@@ -263,12 +263,21 @@ func TestDirectoryRefusals(t *testing.T) {
 		{"ResetNeedsOldPassword", "safemodify", func(t *testing.T, u directorytest.Account) error {
 			return d.ResetPassword(ctx, u.Name, "Safemodify-Pass-1")
 		}, password.EFORBIDDEN, ""},
+		{"Expired", "expire", func(t *testing.T, u directorytest.Account) error {
+			time.Sleep(2100 * time.Millisecond) // pwdMaxAge is 1s; pwdChangedTime has 1s resolution
+			return d.ChangePassword(ctx, u.Name, u.Password, "Expired-Pass-1")
+		}, password.EFORBIDDEN, ""},
+		{"ExpiredWrongPassword", "expire", func(t *testing.T, u directorytest.Account) error {
+			time.Sleep(2100 * time.Millisecond)
+			return d.ChangePassword(ctx, u.Name, u.Password+"x", "Expired-Pass-1")
+		}, password.EUNAUTHORIZED, ""},
 		{"SafeModifySelfChangeWorks", "safemodify", func(t *testing.T, u directorytest.Account) error {
 			return d.ChangePassword(ctx, u.Name, u.Password, "Safemodify-Pass-2")
 		}, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			u := e.freshUsers(t, 1, tc.policy)[0]
 			err := tc.run(t, u)
 			if got := password.ErrorCode(err); got != tc.code {
@@ -369,6 +378,9 @@ func TestCloseThenUse(t *testing.T) {
 	_ = d.Close()
 	if got := password.ErrorCode(d.ResetPassword(context.Background(), u.Name, "Close-Pass-2")); got != password.EUNAVAILABLE {
 		t.Fatalf("after Close: %q, want %q", got, password.EUNAVAILABLE)
+	}
+	if got := password.ErrorCode(d.ChangePassword(context.Background(), u.Name, "Close-Pass-1", "Close-Pass-3")); got != password.EUNAVAILABLE {
+		t.Fatalf("change after Close: %q, want %q", got, password.EUNAVAILABLE)
 	}
 }
 

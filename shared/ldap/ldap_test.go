@@ -294,6 +294,7 @@ func TestDomainError(t *testing.T) {
 		{"UnwillingOnReset", admin, ldapError(53, "read only", -1), ppNone, password.EINTERNAL, ""},
 		{"WrongPasswordBind", selfService, ldapError(49, "", -1), ppNone, password.EUNAUTHORIZED, ""},
 		{"LockedBind", selfService, ldapError(49, "", -1), ppAccountLocked, password.ELOCKED, ""},
+		{"ExpiredBind", selfService, ldapError(49, "", -1), ppPasswordExpired, password.EFORBIDDEN, ""},
 		{"LockedBindInPacket", selfService, ldapError(49, "", 1), ppNone, password.ELOCKED, ""},
 		{"ServiceAccountRefused", admin, ldapError(49, "", -1), ppNone, password.EINTERNAL, ""},
 		{"OldRequired", selfService, ldapError(50, "Must supply old password to be changed as well as new one", 4), ppNone, password.EFORBIDDEN, ""},

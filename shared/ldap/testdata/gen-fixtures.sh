@@ -15,6 +15,7 @@ cat <<LDIF
 #   dave Dave-Pass-1    (policy cn=minage: pwdMinAge 3600)
 #   erin Erin-Pass-1    (policy cn=nochange: pwdAllowUserChange FALSE)
 #   frank Frank-Pass-1  (policy cn=safemodify: pwdSafeModify TRUE)
+#   (policy cn=expire: pwdMaxAge 1, no grace logins; for users that tests create)
 #   user001..user120 User-Pass-001..User-Pass-120   (default policy; batch tests)
 
 dn: $BASE
@@ -37,7 +38,7 @@ ou: policies
 
 LDIF
 
-policy() { # name minAge allowUserChange safeModify
+policy() { # name minAge allowUserChange safeModify [maxAge]
 cat <<LDIF
 dn: cn=$1,ou=policies,$BASE
 objectClass: applicationProcess
@@ -52,7 +53,8 @@ pwdLockoutDuration: 300
 pwdFailureCountInterval: 0
 pwdCheckQuality: 2
 pwdMinAge: $2
-pwdMaxAge: 0
+pwdMaxAge: ${5:-0}
+pwdGraceAuthNLimit: 0
 pwdAllowUserChange: $3
 pwdSafeModify: $4
 pwdMustChange: FALSE
@@ -63,6 +65,7 @@ policy default 0 TRUE FALSE
 policy minage 3600 TRUE FALSE
 policy nochange 0 FALSE FALSE
 policy safemodify 0 TRUE TRUE
+policy expire 0 TRUE FALSE 1
 
 cat <<LDIF
 dn: cn=pwadmin,$BASE
