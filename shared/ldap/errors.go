@@ -99,7 +99,12 @@ func domainError(op string, p path, err error, pp int8) error {
 		return e
 	}
 
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// A network timeout (DialTimeout, OpTimeout) also "is" DeadlineExceeded:
+	// only a bare context error means that the caller's own deadline passed.
+	// (context.DeadlineExceeded is itself a net.Error: skip it.)
+	var ne net.Error
+	isNet := errors.As(err, &ne) && ne != context.DeadlineExceeded
+	if errors.Is(err, context.Canceled) || !isNet && errors.Is(err, context.DeadlineExceeded) {
 		return wrap(password.ECANCELED, msgCanceled)
 	}
 	if isTLSVerification(err) {
@@ -108,8 +113,7 @@ func domainError(op string, p path, err error, pp int8) error {
 
 	var le *goldap.Error
 	if !errors.As(err, &le) {
-		var ne net.Error
-		if errors.As(err, &ne) {
+		if isNet {
 			return wrap(password.EUNAVAILABLE, msgUnavailable)
 		}
 		return wrap(password.EINTERNAL, msgInternal)

@@ -341,6 +341,25 @@ func TestDomainError(t *testing.T) {
 
 // TestSanitize: a quality module's text, which may quote the password, never
 // reaches the error.
+// TestDialTimeoutIsUnavailable: a dial that times out is an outage, although
+// its error also matches context.DeadlineExceeded.
+func TestDialTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, derr := (&net.Dialer{}).DialContext(ctx, "tcp", "127.0.0.1:1")
+	if derr == nil {
+		t.Skip("dial succeeded")
+	}
+	err := domainError("ldap.Test", admin, goldap.NewError(goldap.LDAPResultConnectError, derr), ppNone)
+	if got := password.ErrorCode(err); got != password.EUNAVAILABLE {
+		t.Fatalf("dial timeout (%v): %q, want %q", derr, got, password.EUNAVAILABLE)
+	}
+	if got := password.ErrorCode(domainError("ldap.Test", admin, context.DeadlineExceeded, ppNone)); got != password.ECANCELED {
+		t.Fatalf("the caller's deadline: %q, want %q", got, password.ECANCELED)
+	}
+}
+
 func TestSanitize(t *testing.T) {
 	t.Parallel()
 	const secret = "Secret-Pass-1"
