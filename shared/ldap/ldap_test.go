@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -638,5 +639,58 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 		if strings.Contains(s, "Bind-Secret-1") || !strings.Contains(s, "cn=svc") {
 			t.Errorf("printed as %s", s)
 		}
+	}
+}
+
+// TestHungServer: a server that accepts and never answers costs OpTimeout and
+// DialTimeout, not forever, and is EUNAVAILABLE.
+func TestHungServer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	cfg := Config{URL: "ldap://" + ln.Addr().String(), InsecurePlain: true, BindDN: "cn=svc", BindPassword: "pw",
+		UserDNTemplate: "uid=%s,dc=x", DialTimeout: 300 * time.Millisecond, OpTimeout: 300 * time.Millisecond}
+	for name, stls := range map[string]bool{"plain": false, "starttls": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := cfg
+			c.StartTLS = stls
+			c.InsecurePlain = !stls
+			d, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			start := time.Now()
+			if got := password.ErrorCode(d.ResetPassword(context.Background(), "alice", "New-Pass-1")); got != password.EUNAVAILABLE {
+				t.Errorf("reset: %q, want %q", got, password.EUNAVAILABLE)
+			}
+			if got := password.ErrorCode(d.ChangePassword(context.Background(), "alice", "Old-Pass-1", "New-Pass-1")); got != password.EUNAVAILABLE {
+				t.Errorf("change: %q, want %q", got, password.EUNAVAILABLE)
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("took %v", took)
+			}
+			// The caller's shorter deadline wins.
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			start = time.Now()
+			_ = d.ResetPassword(ctx, "alice", "New-Pass-1")
+			if took := time.Since(start); took > 250*time.Millisecond {
+				t.Errorf("with a 50ms deadline the reset took %v", took)
+			}
+		})
 	}
 }
