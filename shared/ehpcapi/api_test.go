@@ -513,7 +513,7 @@ func TestRequestLog(t *testing.T) {
 			t.Errorf("request log %s = %v, want %v", k, req[k], v)
 		}
 	}
-	if _, ok := req["latency"]; !ok {
+	if _, ok := req["latency_ms"].(float64); !ok {
 		t.Error("request log lacks latency")
 	}
 }

@@ -162,8 +162,8 @@ type call struct {
 	platform  string
 	action    string
 	keyID     string
+	principal string // the IAM principal when an API gateway's authorizer proved the caller
 	cluster   string
-	params    map[string]string
 }
 
 // newID returns a random id shaped like the vendor's request ids.
@@ -199,10 +199,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Str("platform", c.platform).
 			Str("action", c.action).
 			Str("access_key_id", c.keyID).
-			Str("cluster", c.cluster).
+			Str("principal", c.principal).
+			Str("cluster", token(c.cluster, "")).
 			Str("code", code).
 			Int("status", status).
-			Dur("latency", time.Since(start)).
+			Float64("latency_ms", float64(time.Since(start).Microseconds())/1000).
 			Msg("ehpc request")
 	}()
 	body, err := h.serve(w, r, c)
@@ -219,7 +220,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *call) (any, *
 	if err != nil {
 		return nil, err
 	}
-	c.params = params
 	action, ok := params["Action"]
 	if !ok || action == "" {
 		return nil, errf(CodeMissingParameter, "Action")
@@ -254,9 +254,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *call) (any, *
 func (h *Handler) authenticate(r *http.Request, c *call, params map[string]string) (AccessKey, *apiError) {
 	if h.opts.TrustGateway {
 		if info, ok := gateway.From(r.Context()); ok && info.Authorizer != nil && info.Authorizer.Kind == "iam" {
+			c.principal = info.Authorizer.Principal
 			k, ok := h.keys[info.Authorizer.AccessKey]
 			if !ok || info.Authorizer.AccessKey == "" {
-				c.keyID = info.Authorizer.AccessKey
+				c.keyID = token(info.Authorizer.AccessKey, "(unprintable)")
 				return AccessKey{}, errf(CodeInvalidAccessKeyID, "")
 			}
 			return k, nil
@@ -267,7 +268,7 @@ func (h *Handler) authenticate(r *http.Request, c *call, params map[string]strin
 			return AccessKey{}, errf(CodeMissingParameter, p)
 		}
 	}
-	c.keyID = params["AccessKeyId"]
+	c.keyID = token(params["AccessKeyId"], "(unprintable)") // logged: an unknown id is worth seeing, but only as a safe token
 	if params["Signature"] == "" {
 		return AccessKey{}, errf(CodeIncompleteSignature, "")
 	}

@@ -24,16 +24,20 @@ const (
 
 // safeName returns key when it can be shown in a message: printable ASCII
 // without spaces, at most MaxKeyBytes. Otherwise it names no key.
-func safeName(key string) string {
-	if key == "" || len(key) > MaxKeyBytes {
-		return "(parameter name)"
+func safeName(key string) string { return token(key, "(parameter name)") }
+
+// token returns s when it is 1 to MaxKeyBytes printable ASCII characters
+// without spaces, else placeholder.
+func token(s, placeholder string) string {
+	if s == "" || len(s) > MaxKeyBytes {
+		return placeholder
 	}
-	for i := 0; i < len(key); i++ {
-		if key[i] <= ' ' || key[i] >= 0x7f {
-			return "(parameter name)"
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return placeholder
 		}
 	}
-	return key
+	return s
 }
 
 // readParams returns the request's parameters: the query string's, and for a
