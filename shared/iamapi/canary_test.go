@@ -54,6 +54,9 @@ func TestCanary(t *testing.T) {
 			signRequest(tb, r, akID, akSecret, fixedNow.Add(-time.Hour))
 			return r
 		}},
+		{name: "DirectoryPanics", mods: []func(*iamapi.Options, *fakeDir){
+			func(_ *iamapi.Options, d *fakeDir) { d.panic = "boom " + oldPW }},
+			req: tok(body(oldPW, newPW))},
 		{name: "DirectoryErrorCause", mods: []func(*iamapi.Options, *fakeDir){
 			dirErr(password.Wrap(password.EUNAVAILABLE, errors.New("ldap: connection refused"), "The directory is unavailable."))},
 			req: tok(body(oldPW, newPW))},

@@ -58,6 +58,7 @@ type fakeDir struct {
 	users  map[string]string
 	locked map[string]bool
 	err    error // when set, ChangePassword returns it
+	panic  any   // when set, ChangePassword panics with it
 	calls  int
 }
 
@@ -71,6 +72,9 @@ func (d *fakeDir) ChangePassword(ctx context.Context, name, oldPassword, newPass
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++
+	if d.panic != nil {
+		panic(d.panic)
+	}
 	if d.err != nil {
 		return d.err
 	}

@@ -87,7 +87,7 @@ type Options struct {
 	Gateway    GatewayConfig
 	Logger     zerolog.Logger
 	Now        func() time.Time // for tests; default time.Now
-	Function   string           // e.g. "caller-password", logged
+	Function   string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
 }
 
 // Handler is the IAM v5 HTTP surface. It is safe for concurrent use.
@@ -178,6 +178,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", x.requestID)
 	w.Header().Set("Cache-Control", "no-store")
 
+	defer func() {
+		// A panic below answers 500 and is logged by type only: its value could
+		// hold anything, a password included.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			if x.status == 0 {
+				h.writeError(w, x, &apiError{code: CodeInternal, msg: catalog[CodeInternal].Message, cause: fmt.Errorf("panic of type %T", v)})
+			}
+			h.logRequest(x, start)
+		}
+	}()
 	var err *apiError
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case ChangePath:
@@ -213,8 +226,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.logRequest(x, start)
 }
 
-// change serves POST /v5/caller-password: body size, identity, content type,
-// body, then the password service.
+// change serves POST /v5/caller-password, checking in this order: body size
+// (the signature covers the body, so it is read first, at most 64 KiB), identity,
+// content type, body, then the password service.
 func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 	body, err := readBody(r)
 	if err != nil {
@@ -242,8 +256,8 @@ func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 		if out != nil {
 			outcome = out.code
 		}
-		h.log.Info().Str("event", "password_change").Str("request_id", x.requestID).
-			Str("function", h.function).Str("user", user).Str("auth", method).
+		h.withFunction(h.log.Info()).Str("event", "password_change").Str("request_id", x.requestID).
+			Str("platform", x.platform).Str("user", user).Str("auth", method).
 			Str("outcome", outcome).Msg("password change")
 	}
 	return out
@@ -287,8 +301,7 @@ func (h *Handler) logRequest(x *exchange, start time.Time) {
 			ev = ev.Str("error", x.cause.Error())
 		}
 	}
-	ev.Str("request_id", x.requestID).
-		Str("function", h.function).
+	h.withFunction(ev).Str("request_id", x.requestID).
 		Str("platform", x.platform).
 		Str("route", x.route).
 		Str("caller", x.caller).
@@ -297,6 +310,14 @@ func (h *Handler) logRequest(x *exchange, start time.Time) {
 		Int("status", x.status).
 		Float64("latency_ms", float64(h.now().Sub(start).Microseconds())/1000).
 		Msg("request")
+}
+
+// withFunction adds the function's name, unless none was configured.
+func (h *Handler) withFunction(ev *zerolog.Event) *zerolog.Event {
+	if h.function == "" {
+		return ev
+	}
+	return ev.Str("function", h.function)
 }
 
 func newRequestID() string {

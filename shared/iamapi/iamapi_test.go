@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"chpass/shared/gateway"
 	"chpass/shared/iamapi"
 	"chpass/shared/password"
@@ -368,6 +370,38 @@ func TestLogs(t *testing.T) {
 	}
 	if lines[1]["platform"] != gateway.FC || lines[1]["auth"] != iamapi.AuthToken || lines[1]["caller"] != user || lines[1]["route"] != iamapi.ChangePath {
 		t.Errorf("request line %v", lines[1])
+	}
+}
+
+func TestPanicAnswers500(t *testing.T) {
+	e := newEnv(t, func(_ *iamapi.Options, d *fakeDir) { d.panic = "boom" })
+	res := e.do(t, bearer(t, post(body(oldPW, newPW))))
+	if res.code != iamapi.CodeInternal || res.status != http.StatusInternalServerError {
+		t.Fatalf("got %q %d, want %s 500", res.code, res.status, iamapi.CodeInternal)
+	}
+	if !strings.Contains(e.log.String(), `"status":500`) {
+		t.Error("the request was not logged")
+	}
+}
+
+func TestInvalidUserFromCredential(t *testing.T) {
+	for name, sub := range map[string]string{"Control": "alice\nadmin", "TooLong": strings.Repeat("a", 300)} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			r := post(body(oldPW, newPW))
+			r.Header.Set("X-Auth-Token", makeToken(t, jwt.SigningMethodHS256, []byte(hsSecret), "", jwt.MapClaims{"sub": sub}))
+			if res := e.do(t, r); res.code != iamapi.CodeUnauthenticated {
+				t.Fatalf("code = %q, want %s", res.code, iamapi.CodeUnauthenticated)
+			}
+		})
+	}
+}
+
+func TestNoFunctionField(t *testing.T) {
+	e := newEnv(t, func(o *iamapi.Options, _ *fakeDir) { o.Function = "" })
+	e.do(t, httptest.NewRequest(http.MethodGet, iamapi.PolicyPath, nil))
+	if strings.Contains(e.log.String(), `"function"`) {
+		t.Error("function logged although none was configured")
 	}
 }
 

@@ -3,6 +3,8 @@ package iamapi
 import (
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"chpass/shared/gateway"
 )
@@ -15,7 +17,22 @@ import (
 // Otherwise exactly one credential must be present: an SDK-HMAC-SHA256
 // Authorization header, an Authorization: Bearer token, or an X-Auth-Token.
 // No header that merely names a user is ever read.
-func (h *Handler) authenticate(r *http.Request, body []byte) (user, method string, err *apiError) {
+func (h *Handler) authenticate(r *http.Request, body []byte) (string, string, *apiError) {
+	user, method, err := h.identify(r, body)
+	if err == nil && !validUser(user) {
+		return "", method, authError("the credential names no valid user")
+	}
+	return user, method, err
+}
+
+// validUser refuses user names no directory holds: empty, longer than 256
+// bytes, not UTF-8, or with control characters. Directories escape the rest.
+func validUser(u string) bool {
+	return u != "" && len(u) <= 256 && utf8.ValidString(u) && strings.IndexFunc(u, unicode.IsControl) < 0
+}
+
+// identify finds the one credential of r and verifies it.
+func (h *Handler) identify(r *http.Request, body []byte) (user, method string, err *apiError) {
 	if h.gw.Trust {
 		if info, ok := gateway.From(r.Context()); ok && info.Authorizer != nil {
 			user, err := h.gatewayUser(info.Authorizer)
