@@ -204,8 +204,9 @@ func (l *lockout) locked(ak string, now time.Time) bool {
 	return !s.lockedUntil.IsZero()
 }
 
-// fail records a bad signature for ak, locking it at the LockoutFailures-th.
-func (l *lockout) fail(ak string, now time.Time) {
+// fail records a bad signature for ak, locking it at the LockoutFailures-th,
+// and reports whether this failure locked it.
+func (l *lockout) fail(ak string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.state[ak]
@@ -214,9 +215,11 @@ func (l *lockout) fail(ak string, now time.Time) {
 		l.state[ak] = s
 	}
 	s.failures++
-	if s.failures >= LockoutFailures {
+	if s.failures >= LockoutFailures && s.lockedUntil.IsZero() {
 		s.lockedUntil = now.Add(LockoutDuration)
+		return true
 	}
+	return false
 }
 
 // succeed resets ak's count after a good signature.
@@ -252,7 +255,10 @@ func (h *Handler) verifySignature(r *http.Request, body []byte, authz string) (s
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(sr.signature))) != 1 {
 		// The failure that reaches the limit still answers 401; the lock
 		// shows from the next request on.
-		h.lockout.fail(key.ID, now)
+		if h.lockout.fail(key.ID, now) {
+			h.withFunction(h.log.Warn()).Str("event", "access_key_locked").Str("access_key", key.ID).
+				Str("user", key.User).Dur("for", LockoutDuration).Msg("access key locked after repeated bad signatures")
+		}
 		return "", authError("verify aksk signature fail")
 	}
 	h.lockout.succeed(key.ID)

@@ -176,6 +176,9 @@ func TestLockout(t *testing.T) {
 		if e.dir.calls != 0 {
 			t.Fatal("a locked key reached the directory")
 		}
+		if n := strings.Count(e.log.String(), `"event":"access_key_locked"`); n != 1 {
+			t.Errorf("%d access_key_locked lines, want 1", n)
+		}
 		e.now = e.now.Add(iamapi.LockoutDuration - time.Second)
 		if res := good(); res.code != iamapi.CodeThrottled {
 			t.Fatalf("still locked at 4m59s: %q", res.code)
