@@ -102,8 +102,7 @@ func domainError(op string, p path, err error, pp int8) error {
 	// A network timeout (DialTimeout, OpTimeout) also "is" DeadlineExceeded:
 	// only a bare context error means that the caller's own deadline passed.
 	// (context.DeadlineExceeded is itself a net.Error: skip it.)
-	var ne net.Error
-	isNet := errors.As(err, &ne) && ne != context.DeadlineExceeded
+	isNet := networkFailure(err)
 	if errors.Is(err, context.Canceled) || !isNet && errors.Is(err, context.DeadlineExceeded) {
 		return wrap(password.ECANCELED, msgCanceled)
 	}
@@ -212,6 +211,17 @@ func isTLSVerification(err error) bool {
 	return strings.Contains(s, "x509:") || strings.Contains(s, "tls: failed to verify")
 }
 
+// networkFailure reports whether err is a failure of the connection rather than
+// an answer: a net.Error (other than the bare context.DeadlineExceeded, which is
+// one too), or the text error go-ldap returns when its reader lost the connection.
+func networkFailure(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne != context.DeadlineExceeded {
+		return true
+	}
+	return strings.Contains(errString(err), "unable to read LDAP response packet")
+}
+
 // transient reports whether err is worth retrying: the server is busy or
 // unavailable, or the network failed. Refusals never are.
 func transient(err error) bool {
@@ -226,8 +236,7 @@ func transient(err error) bool {
 		}
 		return false
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && !isTLSVerification(err)
+	return networkFailure(err) && !isTLSVerification(err)
 }
 
 // performed reports whether err may have come after the server received the

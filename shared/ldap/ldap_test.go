@@ -312,6 +312,7 @@ func TestDomainError(t *testing.T) {
 		{"Refused", admin, goldap.NewError(goldap.LDAPResultConnectError, &net.OpError{Op: "dial", Err: errors.New("connection refused")}), ppNone, password.EUNAVAILABLE, ""},
 		{"PoolClosed", admin, errPoolClosed, ppNone, password.EUNAVAILABLE, ""},
 		{"Canceled", admin, context.Canceled, ppNone, password.ECANCELED, ""},
+		{"ReaderLost", selfService, errors.New("unable to read LDAP response packet: read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout"), ppNone, password.EUNAVAILABLE, ""},
 		{"TLS", admin, goldap.NewError(goldap.ErrorNetwork, errors.New("TLS handshake failed (tls: failed to verify certificate: x509: certificate signed by unknown authority)")), ppNone, password.EINTERNAL, ""},
 		{"Other", admin, ldapError(80, "other", -1), ppNone, password.EINTERNAL, ""},
 		{"NotLDAP", admin, errors.New("boom"), ppNone, password.EINTERNAL, ""},
@@ -678,7 +679,7 @@ func TestHungServer(t *testing.T) {
 				t.Errorf("reset: %q, want %q", got, password.EUNAVAILABLE)
 			}
 			if got := password.ErrorCode(d.ChangePassword(context.Background(), "alice", "Old-Pass-1", "New-Pass-1")); got != password.EUNAVAILABLE {
-				t.Errorf("change: %q, want %q", got, password.EUNAVAILABLE)
+				t.Errorf("change: %q, want %q: %v", got, password.EUNAVAILABLE, d.ChangePassword(context.Background(), "alice", "Old-Pass-1", "New-Pass-1"))
 			}
 			if took := time.Since(start); took > 3*time.Second {
 				t.Errorf("took %v", took)
