@@ -18,6 +18,7 @@ import (
 	"github.com/go-playground/validator/v10"
 	"go.yaml.in/yaml/v3"
 
+	"chpass/shared/ldap"
 	"chpass/shared/password"
 )
 
@@ -104,6 +105,9 @@ type Gateway struct {
 // Directory is a directory other than the embedded store.
 type Directory struct {
 	Type string `yaml:"type" validate:"oneof=ldap"`
+	// LDAP holds the settings of an OpenLDAP directory (package ldap); its
+	// bind_password may be a ${REF}.
+	LDAP *ldap.Config `yaml:"ldap" validate:"required_if=Type ldap"`
 }
 
 // Cluster is an E-HPC cluster: the directory its users live in, its policy and
@@ -234,6 +238,17 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 	if err := resolve(ctx, "tokens.hs256_secret", &cfg.Tokens.HS256Secret, rs); err != nil {
 		return err
 	}
+	for _, name := range sortedKeys(cfg.Directories) {
+		d := cfg.Directories[name]
+		if d.LDAP == nil {
+			continue
+		}
+		s := NewSecret(d.LDAP.BindPassword)
+		if err := resolve(ctx, fmt.Sprintf("directories[%s].ldap.bind_password", name), &s, rs); err != nil {
+			return err
+		}
+		d.LDAP.BindPassword = s.Reveal()
+	}
 	return resolve(ctx, "tasks.key", &cfg.Tasks.Key, rs)
 }
 
@@ -277,7 +292,7 @@ func validate(cfg *Config) error {
 func describe(fe validator.FieldError) string {
 	key := strings.TrimPrefix(fe.Namespace(), "Config.")
 	switch fe.Tag() {
-	case "required", "secret":
+	case "required", "required_if", "secret":
 		return key + ": is required"
 	case "oneof":
 		return fmt.Sprintf("%s: must be one of %s", key, strings.ReplaceAll(fe.Param(), " ", ", "))
@@ -306,12 +321,7 @@ func crossCheck(cfg *Config) []string {
 	if cfg.SelfService.Directory != "" && !knownDir(cfg.SelfService.Directory) {
 		msgs = append(msgs, fmt.Sprintf("self_service.directory: %q is neither %q nor a key of directories", cfg.SelfService.Directory, Embedded))
 	}
-	ids := make([]string, 0, len(cfg.Clusters))
-	for id := range cfg.Clusters {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(cfg.Clusters) {
 		if d := cfg.Clusters[id].Directory; d != "" && !knownDir(d) {
 			msgs = append(msgs, fmt.Sprintf("clusters[%s].directory: %q is neither %q nor a key of directories", id, d, Embedded))
 		}
@@ -337,4 +347,13 @@ func crossCheck(cfg *Config) []string {
 		}
 	}
 	return msgs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

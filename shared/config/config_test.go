@@ -106,6 +106,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"NoResolver", "tokens:\n  hs256_secret: ${arn:aws:secretsmanager:x}\n", "tokens.hs256_secret: no resolver serves"},
 		{"BadTaskKey", "tasks:\n  key: c2hvcnQ=\n", "tasks.key: must be the base64 of 32 bytes"},
 		{"BadLogLevel", "log_level: loud\n", "log_level: must be one of"},
+		{"LDAPWithoutSettings", "directories:\n  corp: {type: ldap}\n", "directories[corp].ldap: is required"},
+		{"LDAPBadURL", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'http://x', bind_dn: 'cn=a', bind_password: p}\n", "directories[corp].ldap.url:"},
+		{"LDAPUnsetSecret", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: '${CHPASS_UNSET_BIND}'}\n", "directories[corp].ldap.bind_password: cannot resolve"},
 		{"MissingTokenFile", "tokens:\n  jwks_file: /nonexistent/jwks.json\n", "tokens.jwks_file: no such file"},
 	}
 	for _, tt := range tests {
@@ -115,6 +118,29 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseLDAPDirectory(t *testing.T) {
+	t.Setenv("CHPASS_TEST_BIND", "bind-secret")
+	cfg, err := parse(t, `
+self_service: {directory: corp}
+directories:
+  corp:
+    type: ldap
+    ldap:
+      url: ldaps://ldap.example.test
+      bind_dn: cn=pwadmin,dc=example,dc=test
+      bind_password: ${CHPASS_TEST_BIND}
+      user_dn_template: uid=%s,ou=people,dc=example,dc=test
+clusters:
+  c1: {directory: corp, status: running}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Directories["corp"].LDAP.BindPassword; got != "bind-secret" {
+		t.Fatalf("bind_password not resolved")
 	}
 }
 

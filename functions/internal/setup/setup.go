@@ -165,7 +165,6 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		Tokens:     tokens,
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
 		Logger:     a.Logger,
-		Function:   "caller-password",
 	})
 }
 
