@@ -112,4 +112,3 @@ func (a *App) Local(ctx context.Context) (http.Handler, error) {
 	mux.Handle("/", rpc)
 	return mux, nil
 }
-
