@@ -241,13 +241,16 @@ func transient(err error) bool {
 
 // performed reports whether err may have come after the server received the
 // request, so that the operation may have taken effect. Busy and unavailable
-// answers say it did not.
+// answers say it did not, and so does go-ldap's "connection closed", which it
+// returns before sending anything on a connection that has already closed.
 func performed(err error) bool {
 	var le *goldap.Error
 	if errors.As(err, &le) {
 		switch le.ResultCode {
 		case goldap.LDAPResultBusy, goldap.LDAPResultUnavailable:
 			return false
+		case goldap.ErrorNetwork:
+			return errString(le.Err) != "ldap: connection closed"
 		}
 	}
 	return true

@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -469,5 +473,95 @@ func TestShadowLastChange(t *testing.T) {
 	}
 	if len(warned) > 0 {
 		t.Errorf("warnings: %v", warned)
+	}
+}
+
+// cutProxy forwards TCP connections to an LDAP server and can cut them all, as a
+// server restart or an idle timeout would.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestPoolSurvivesDroppedConnections: after the server drops every pooled
+// connection, the next operations redial instead of failing.
+func TestPoolSurvivesDroppedConnections(t *testing.T) {
+	e := requireSlapd(t)
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	cfg := e.plain()
+	cfg.URL = "ldap://" + proxy.ln.Addr().String()
+	cfg.Retries = 1
+	d := newDirectory(t, cfg)
+	ctx := context.Background()
+	users := e.freshUsers(t, 4, "")
+	var wg sync.WaitGroup
+	for i, u := range users { // fill the pool with several connections
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.ResetPassword(ctx, u.Name, fmt.Sprintf("Pool-Pass-%d-1", i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for round := 2; round <= 4; round++ {
+		proxy.cut()
+		// Let the connections' readers see the close, as they would have long
+		// before reuse after a restart or an idle timeout. (A connection that
+		// drops while a change is in flight is EUNAVAILABLE and not retried: the
+		// server may have applied the change.)
+		time.Sleep(50 * time.Millisecond)
+		for i, u := range users {
+			if err := d.ResetPassword(ctx, u.Name, fmt.Sprintf("Pool-Pass-%d-%d", i, round)); err != nil {
+				t.Fatalf("round %d, reset after the connections dropped: %v", round, err)
+			}
+			if _, err := d.LookupUser(ctx, u.Name); err != nil {
+				t.Fatalf("round %d, lookup after the connections dropped: %v", round, err)
+			}
+		}
 	}
 }

@@ -385,6 +385,8 @@ func TestTransient(t *testing.T) {
 		{ldapError(52, "", -1), true, false},
 		{goldap.NewError(goldap.ErrorNetwork, errors.New("ldap: connection timed out")), true, true},
 		{goldap.NewError(goldap.LDAPResultConnectError, errors.New("refused")), true, true},
+		{goldap.NewError(goldap.ErrorNetwork, errors.New("ldap: connection closed")), true, false},
+		{goldap.NewError(goldap.ErrorNetwork, errors.New("ldap: response channel closed")), true, true},
 		{ldapError(19, "", 8), false, true},
 		{ldapError(49, "", -1), false, true},
 		{ldapError(53, "", -1), false, true},
