@@ -156,7 +156,7 @@ func domainError(op string, p path, err error, pp int8) error {
 	case goldap.LDAPResultInsufficientAccessRights:
 		return wrap(password.EFORBIDDEN, msgForbidden)
 	case goldap.LDAPResultConstraintViolation:
-		return policy(constraintRule(le.Err.Error()))
+		return policy(constraintRule(errString(le.Err)))
 	case goldap.LDAPResultBusy, goldap.LDAPResultUnavailable, goldap.LDAPResultTimeLimitExceeded,
 		goldap.LDAPResultServerDown, goldap.LDAPResultTimeout, goldap.LDAPResultConnectError,
 		goldap.ErrorNetwork:

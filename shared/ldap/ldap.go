@@ -437,7 +437,8 @@ func (d *Directory) ChangePassword(ctx context.Context, name, oldPassword, newPa
 	dn, err := d.userDN(ctx, name)
 	missing := errors.Is(err, errNoSuchUser)
 	if err != nil && !missing {
-		return domainError(op, selfService, err, ppNone)
+		// The service account's search failed: not the user's doing.
+		return domainError(op, lookup, err, ppNone)
 	}
 	bindPassword := oldPassword
 	if missing || oldPassword == "" {

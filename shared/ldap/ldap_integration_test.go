@@ -565,3 +565,23 @@ func TestPoolSurvivesDroppedConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceAccountRefused: a wrong service account password is a configuration
+// error (EINTERNAL) on every path, never "wrong password" for the user.
+func TestServiceAccountRefused(t *testing.T) {
+	e := requireSlapd(t)
+	u := e.freshUsers(t, 1, "")[0]
+	cfg := e.startTLS()
+	cfg.BindPassword = "not-the-service-password"
+	d := newDirectory(t, cfg)
+	ctx := context.Background()
+	if got := password.ErrorCode(d.ChangePassword(ctx, u.Name, u.Password, "Svc-Pass-1")); got != password.EINTERNAL {
+		t.Errorf("change: %q, want %q", got, password.EINTERNAL)
+	}
+	if got := password.ErrorCode(d.ResetPassword(ctx, u.Name, "Svc-Pass-2")); got != password.EINTERNAL {
+		t.Errorf("reset: %q, want %q", got, password.EINTERNAL)
+	}
+	if _, err := d.LookupUser(ctx, u.Name); password.ErrorCode(err) != password.EINTERNAL {
+		t.Errorf("lookup: %q, want %q", password.ErrorCode(err), password.EINTERNAL)
+	}
+}
