@@ -292,6 +292,15 @@ func invokeV1(ctx context.Context, h http.Handler, data []byte) (*v1Response, er
 
 // authorizer returns what a REST API authorizer, or AWS_IAM authorization, proved, or nil.
 func (e *v1Event) authorizer() *gateway.Authorizer {
+	if e.Version == "1.0" && (e.RequestContext.Authorizer["iam"] != nil || e.RequestContext.Authorizer["lambda"] != nil) {
+		// An HTTP API in payload 1.0 nests IAM and Lambda authorizers as payload 2.0 does.
+		var a v2Authorizer
+		if b, err := json.Marshal(e.RequestContext.Authorizer); err == nil && decodeJSON(b, &a) == nil {
+			a.JWT = nil
+			return a.authorizer()
+		}
+		return nil
+	}
 	if claims := flattenMap(e.RequestContext.Authorizer); len(claims) > 0 {
 		if c, ok := e.RequestContext.Authorizer["claims"].(map[string]any); ok {
 			kind := "cognito"

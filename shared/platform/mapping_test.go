@@ -421,6 +421,31 @@ func TestAuthorizer(t *testing.T) {
 			want: &gateway.Authorizer{Kind: "jwt", Claims: map[string]string{"sub": "s-1"}},
 		},
 		{
+			name: "HTTPAPIv1IAM",
+			event: func() map[string]any {
+				e := v1Event("GET", "/p")
+				e["version"] = "1.0"
+				sub(e, "requestContext")["authorizer"] = map[string]any{"iam": map[string]any{
+					"accessKey": "ASIAEXAMPLE", "userArn": "arn:aws:iam::123456789012:user/alice",
+				}}
+				return e
+			},
+			want: &gateway.Authorizer{
+				Kind: "iam", Principal: "arn:aws:iam::123456789012:user/alice", AccessKey: "ASIAEXAMPLE",
+				Claims: map[string]string{"accessKey": "ASIAEXAMPLE", "userArn": "arn:aws:iam::123456789012:user/alice"},
+			},
+		},
+		{
+			name: "HTTPAPIv1Lambda",
+			event: func() map[string]any {
+				e := v1Event("GET", "/p")
+				e["version"] = "1.0"
+				sub(e, "requestContext")["authorizer"] = map[string]any{"lambda": map[string]any{"user": "alice"}}
+				return e
+			},
+			want: &gateway.Authorizer{Kind: "lambda", Claims: map[string]string{"user": "alice"}},
+		},
+		{
 			name: "HTTPAPIv1NullClaimsIsNone",
 			event: func() map[string]any {
 				e := v1Event("GET", "/p")

@@ -126,6 +126,9 @@ func Serve(ctx context.Context, h http.Handler, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close() // requests still running after the grace period lose their connections
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
