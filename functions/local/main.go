@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *configPath == "" {
 		*configPath = demoConfig
 	}
-	app, err := setup.Load(ctx, *configPath, "local", setup.Resolvers(ctx)...)
+	app, err := setup.Load(ctx, *configPath, "local", stderr, setup.Resolvers(ctx)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: %v\n", err)
 		return 1

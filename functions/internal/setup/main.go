@@ -35,7 +35,7 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo)\n", function)
 		return 2
 	}
-	app, err := Load(ctx, *configPath, function, Resolvers(ctx)...)
+	app, err := Load(ctx, *configPath, function, stderr, Resolvers(ctx)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", function, err)
 		return 1

@@ -47,13 +47,14 @@ func New(cfg *config.Config, logger zerolog.Logger) *App {
 	return &App{Config: cfg, Logger: logger, dirs: map[string]password.Directory{}}
 }
 
-// Load reads the configuration at path, resolving its secrets with resolvers.
-func Load(ctx context.Context, path, function string, resolvers ...config.Resolver) (*App, error) {
+// Load reads the configuration at path, resolving its secrets with resolvers, and
+// returns an App that logs to logs.
+func Load(ctx context.Context, path, function string, logs io.Writer, resolvers ...config.Resolver) (*App, error) {
 	cfg, err := config.Load(ctx, path, resolvers...)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, NewLogger(os.Stderr, function, cfg.LogLevel)), nil
+	return New(cfg, NewLogger(logs, function, cfg.LogLevel)), nil
 }
 
 // Close closes every directory the App opened.
