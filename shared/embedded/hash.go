@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -66,6 +67,19 @@ type phc struct {
 
 var b64 = base64.RawStdEncoding
 
+// hashing admits at most GOMAXPROCS argon2id computations at once. They are
+// CPU-bound, so more at a time adds no speed, only memory: each holds its whole
+// memory cost (19 MiB by default) until it ends, and a batch of resets run 8 at a
+// time would otherwise hold 8 of them, and their garbage, at once.
+var hashing = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// idKey is argon2.IDKey, admitted through hashing.
+func idKey(password, salt []byte, p Argon2Params, keyLen uint32) []byte {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
+	return argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+}
+
 // errBadHash says that a stored hash cannot be parsed. It never quotes the hash.
 var errBadHash = errors.New("embedded: stored password hash is malformed")
 
@@ -76,7 +90,7 @@ func hashPassword(password string, p Argon2Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("embedded: reading a salt: %w", err)
 	}
-	h := phc{params: p, salt: salt, key: argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)}
+	h := phc{params: p, salt: salt, key: idKey([]byte(password), salt, p, keyLen)}
 	return h.String(), nil
 }
 
@@ -135,7 +149,7 @@ func parseHash(encoded string) (phc, error) {
 
 // verify reports whether password hashes to h, comparing in constant time.
 func (h phc) verify(password string) bool {
-	k := argon2.IDKey([]byte(password), h.salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, uint32(len(h.key)))
+	k := idKey([]byte(password), h.salt, h.params, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(k, h.key) == 1
 }
 
