@@ -64,18 +64,20 @@ var (
 		"token_use":  "access",
 		"username":   "alice",
 	}
-	aliceIAM = &gateway.Authorizer{
-		Kind:      "iam",
-		Principal: "arn:aws:iam::123456789012:user/alice",
-		AccessKey: "AKIAIOSFODNN7EXAMPLE",
-		Claims: map[string]string{
-			"accessKey": "AKIAIOSFODNN7EXAMPLE",
-			"accountId": "123456789012",
-			"caller":    "AIDACKCEVSQ6C2EXAMPLE",
-			"user":      "AIDACKCEVSQ6C2EXAMPLE",
-			"userArn":   "arn:aws:iam::123456789012:user/alice",
-		},
-	}
+	restCognito = &gateway.Authorizer{Kind: "cognito", Claims: map[string]string{
+		"auth_time":  "Tue Nov 24 04:00:00 UTC 2026",
+		"client_id":  "4q8ikrlh2c6gco7kd3ghvr4tn5",
+		"event_id":   "0d1e2f3a-4b5c-6d7e-8f90-a1b2c3d4e5f6",
+		"exp":        "Tue Nov 24 05:00:00 UTC 2026",
+		"iat":        "Tue Nov 24 04:00:00 UTC 2026",
+		"iss":        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Ab12Cd34E",
+		"jti":        "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+		"origin_jti": "6f7a8b9c-0d1e-4f2a-b3c4-d5e6f7a8b9c0",
+		"scope":      "aws.cognito.signin.user.admin",
+		"sub":        "7d8ca528-4931-4254-9273-ea5ee853f271",
+		"token_use":  "access",
+		"username":   "alice",
+	}}
 )
 
 // sampleEvents lists every file in events/caller-password with what it must map to.
@@ -92,7 +94,7 @@ var sampleEvents = map[string]eventWant{
 	"apigw-rest-v1.json": {
 		shape: "v1", method: "POST", path: "/v5/caller-password", host: rstHost,
 		sourceIP: "203.0.113.10", requestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", body: changeBody,
-		auth: aliceIAM,
+		auth: restCognito,
 	},
 	"function-url.json": {
 		shape: "v2", method: "POST", path: "/v5/caller-password", host: urlHost,
