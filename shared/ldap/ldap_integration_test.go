@@ -2,65 +2,29 @@ package ldap
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"chpass/shared/ldap/ldaptest"
 	"chpass/shared/password"
 	"chpass/shared/password/directorytest"
 )
 
-// slapdEnv is what testdata/slapd.sh writes into DIR/env.
-type slapdEnv struct {
-	URL, LDAPSURL, CA, Base string
-	AdminDN, AdminPassword  string
-	RootDN, RootPassword    string
-	People                  string
-}
+// slapdEnv is the test slapd, with the adapter configurations under test.
+type slapdEnv struct{ ldaptest.Env }
 
-// requireSlapd returns the test server's settings. Without LDAP_TEST_URL it skips
-// loudly, and fails when CI=true: CI must run these tests.
+// requireSlapd returns the test server's settings; see ldaptest.Require.
 func requireSlapd(tb testing.TB) slapdEnv {
 	tb.Helper()
-	e := slapdEnv{
-		URL: os.Getenv("LDAP_TEST_URL"), LDAPSURL: os.Getenv("LDAP_TEST_LDAPS_URL"), CA: os.Getenv("LDAP_TEST_CA"),
-		Base: os.Getenv("LDAP_TEST_BASE"), AdminDN: os.Getenv("LDAP_TEST_ADMIN_DN"), AdminPassword: os.Getenv("LDAP_TEST_ADMIN_PASSWORD"),
-		RootDN: os.Getenv("LDAP_TEST_ROOT_DN"), RootPassword: os.Getenv("LDAP_TEST_ROOT_PASSWORD"),
-	}
-	if e.URL == "" {
-		msg := "\n" +
-			"################################################################################\n" +
-			"#  LDAP INTEGRATION TESTS NOT RUN: LDAP_TEST_URL is not set.\n" +
-			"#  Start the test slapd (needs slapd, ldap-utils, openssl) and load its env:\n" +
-			"#    shared/ldap/testdata/install-deps.sh\n" +
-			"#    shared/ldap/testdata/slapd.sh up /tmp/chpass-slapd\n" +
-			"#    eval \"$(shared/ldap/testdata/slapd.sh env /tmp/chpass-slapd)\"\n" +
-			"################################################################################"
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg + "\n#  CI=true: failing instead of skipping.")
-		}
-		tb.Skip(msg)
-	}
-	for k, v := range map[string]string{"LDAP_TEST_LDAPS_URL": e.LDAPSURL, "LDAP_TEST_CA": e.CA, "LDAP_TEST_BASE": e.Base,
-		"LDAP_TEST_ADMIN_DN": e.AdminDN, "LDAP_TEST_ADMIN_PASSWORD": e.AdminPassword,
-		"LDAP_TEST_ROOT_DN": e.RootDN, "LDAP_TEST_ROOT_PASSWORD": e.RootPassword} {
-		if v == "" {
-			tb.Fatalf("LDAP_TEST_URL is set but %s is not; source the env file that slapd.sh writes", k)
-		}
-	}
-	e.People = "ou=people," + e.Base
-	return e
+	return slapdEnv{ldaptest.Require(tb)}
 }
 
 // Adapter configurations under test.
@@ -96,79 +60,13 @@ func newDirectory(tb testing.TB, cfg Config) *Directory {
 	return d
 }
 
-// rootConn connects as the rootdn. Only test fixtures use it, to create and delete
-// users: the adapter never does, since the rootdn bypasses ppolicy.
-func (e slapdEnv) rootConn(tb testing.TB) *goldap.Conn {
-	tb.Helper()
-	c, err := goldap.DialURL(e.URL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.SetTimeout(10 * time.Second)
-	if err := c.Bind(e.RootDN, e.RootPassword); err != nil {
-		c.Close()
-		tb.Fatal(err)
-	}
-	return c
-}
-
-var (
-	runID     = randomHex(3)
-	userSeq   atomic.Int64
-	uidNumSeq atomic.Int64
-)
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// freshUsers adds n users, under the policy called policy ("" for the default),
-// that no other test knows, and deletes them when tb ends.
-func (e slapdEnv) freshUsers(tb testing.TB, n int, policy string) []directorytest.Account {
-	tb.Helper()
-	c := e.rootConn(tb)
-	defer c.Close()
-	users := make([]directorytest.Account, n)
-	for i := range users {
-		name := fmt.Sprintf("t%s-%d", runID, userSeq.Add(1))
-		pw := "Fresh-" + randomHex(4) + "-1A"
-		dn := "uid=" + name + "," + e.People
-		req := goldap.NewAddRequest(dn, nil)
-		req.Attribute("objectClass", []string{"inetOrgPerson", "posixAccount", "shadowAccount"})
-		req.Attribute("uid", []string{name})
-		req.Attribute("cn", []string{name})
-		req.Attribute("sn", []string{name})
-		req.Attribute("uidNumber", []string{fmt.Sprint(30000 + uidNumSeq.Add(1))})
-		req.Attribute("gidNumber", []string{"100"})
-		req.Attribute("homeDirectory", []string{"/home/" + name})
-		req.Attribute("userPassword", []string{pw})
-		if policy != "" {
-			req.Attribute("pwdPolicySubentry", []string{"cn=" + policy + ",ou=policies," + e.Base})
-		}
-		if err := c.Add(req); err != nil {
-			tb.Fatalf("add %s: %v", dn, err)
-		}
-		users[i] = directorytest.Account{Name: name, Password: pw}
-	}
-	tb.Cleanup(func() {
-		c := e.rootConn(tb)
-		defer c.Close()
-		for _, u := range users {
-			_ = c.Del(goldap.NewDelRequest("uid="+u.Name+","+e.People, nil))
-		}
-	})
-	return users
-}
-
 // contract runs the directory contract suite on cfg, with fresh users per test.
 func contract(t *testing.T, e slapdEnv, cfg Config) {
 	d := newDirectory(t, cfg)
 	directorytest.Run(t, func(t *testing.T) directorytest.Fixture {
 		return directorytest.Fixture{
 			Directory:   d,
-			Users:       e.freshUsers(t, 4, ""),
+			Users:       e.FreshUsers(t, 4, ""),
 			History:     3, // pwdInHistory of cn=default
 			MaxFailures: 5, // pwdMaxFailure of cn=default
 		}
@@ -202,7 +100,7 @@ func TestPlainRefusedWithoutInsecurePlain(t *testing.T) {
 	}
 	// With it, plain LDAP works.
 	d := newDirectory(t, e.plain())
-	u := e.freshUsers(t, 1, "")[0]
+	u := e.FreshUsers(t, 1, "")[0]
 	if err := d.ChangePassword(context.Background(), u.Name, u.Password, "Plain-Pass-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +108,7 @@ func TestPlainRefusedWithoutInsecurePlain(t *testing.T) {
 
 func TestTLSVerification(t *testing.T) {
 	e := requireSlapd(t)
-	u := e.freshUsers(t, 1, "")[0]
+	u := e.FreshUsers(t, 1, "")[0]
 	cases := map[string]Config{}
 	cfg := e.ldaps()
 	cfg.CAFile = "" // the system roots do not know the test CA
@@ -282,7 +180,7 @@ func TestDirectoryRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			u := e.freshUsers(t, 1, tc.policy)[0]
+			u := e.FreshUsers(t, 1, tc.policy)[0]
 			err := tc.run(t, u)
 			if got := password.ErrorCode(err); got != tc.code {
 				t.Fatalf("got %q (%v), want %q", got, err, tc.code)
@@ -301,7 +199,7 @@ func TestLookupShowsLockout(t *testing.T) {
 	e := requireSlapd(t)
 	d := newDirectory(t, e.ldaps())
 	ctx := context.Background()
-	u := e.freshUsers(t, 1, "")[0]
+	u := e.FreshUsers(t, 1, "")[0]
 	for range 5 {
 		_ = d.ChangePassword(ctx, u.Name, "Wrong-Pass-0", "Never-Set-1")
 	}
@@ -375,7 +273,7 @@ func TestUnavailable(t *testing.T) {
 func TestCloseThenUse(t *testing.T) {
 	e := requireSlapd(t)
 	d := newDirectory(t, e.ldaps())
-	u := e.freshUsers(t, 1, "")[0]
+	u := e.FreshUsers(t, 1, "")[0]
 	if err := d.ResetPassword(context.Background(), u.Name, "Close-Pass-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -414,8 +312,8 @@ func TestNoPasswordInErrors(t *testing.T) {
 			var warned []error
 			cfg.Warn = func(err error) { warned = append(warned, err) }
 			d := newDirectory(t, cfg)
-			u := e.freshUsers(t, 1, "")[0]
-			young := e.freshUsers(t, 1, "minage")[0]
+			u := e.FreshUsers(t, 1, "")[0]
+			young := e.FreshUsers(t, 1, "minage")[0]
 			errs := []error{
 				d.ChangePassword(ctx, u.Name, canary+"-old", canary+"-new"),
 				d.ChangePassword(ctx, u.Name, u.Password, "C4n!"),
@@ -448,10 +346,10 @@ func TestShadowLastChange(t *testing.T) {
 	cfg.Warn = func(err error) { warned = append(warned, err) }
 	d := newDirectory(t, cfg)
 	ctx := context.Background()
-	users := e.freshUsers(t, 2, "")
+	users := e.FreshUsers(t, 2, "")
 	today := fmt.Sprint(time.Now().Unix() / 86400)
 	read := func(name string) string {
-		c := e.rootConn(t)
+		c := e.RootConn(t)
 		defer c.Close()
 		res, err := c.Search(goldap.NewSearchRequest("uid="+name+","+e.People, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
 			1, 0, false, "(objectClass=*)", []string{"shadowLastChange"}, nil))
@@ -536,7 +434,7 @@ func TestPoolSurvivesDroppedConnections(t *testing.T) {
 	cfg.Retries = 1
 	d := newDirectory(t, cfg)
 	ctx := context.Background()
-	users := e.freshUsers(t, 4, "")
+	users := e.FreshUsers(t, 4, "")
 	var wg sync.WaitGroup
 	for i, u := range users { // fill the pool with several connections
 		wg.Add(1)
@@ -570,7 +468,7 @@ func TestPoolSurvivesDroppedConnections(t *testing.T) {
 // error (EINTERNAL) on every path, never "wrong password" for the user.
 func TestServiceAccountRefused(t *testing.T) {
 	e := requireSlapd(t)
-	u := e.freshUsers(t, 1, "")[0]
+	u := e.FreshUsers(t, 1, "")[0]
 	cfg := e.startTLS()
 	cfg.BindPassword = "not-the-service-password"
 	d := newDirectory(t, cfg)
