@@ -50,9 +50,10 @@ run:
 	$(GO) run ./functions/local
 
 ## invoke: run one function once on an event file and print the platform response.
+## NOW=2026-11-24T04:10:00Z replays the signed samples at the time they were signed.
 invoke:
 	@mkdir -p $(CACHE)
-	$(GO) run ./functions/$(FUNCTION) -event $(EVENT)
+	$(GO) run ./functions/$(FUNCTION) -event $(EVENT) $(if $(NOW),-now $(NOW))
 
 ## deps: what the tests need from outside Go: slapd and ldap-utils (installed with apt-get when root).
 deps: ldap-deps

@@ -44,6 +44,7 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 		TrustGateway: c.Gateway.Trust,
 		Concurrency:  c.Batch.Concurrency,
 		Logger:       a.Logger,
+		Now:          a.Now,
 	}
 	if tasks {
 		key, err := c.TaskKey()

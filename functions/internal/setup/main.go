@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 
 	"chpass/shared/platform"
 )
@@ -28,8 +29,18 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("CHPASS_CONFIG"), "the configuration file (default $CHPASS_CONFIG)")
 	event := fs.String("event", "", "invoke once with this platform event file and print the platform response")
+	now := fs.String("now", "", "with -event: judge signature dates as if it were this RFC 3339 time, to replay a signed sample")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var clock func() time.Time
+	if *now != "" {
+		t, err := time.Parse(time.RFC3339, *now)
+		if err != nil || *event == "" {
+			fmt.Fprintf(stderr, "%s: -now takes an RFC 3339 time and only goes with -event\n", function)
+			return 2
+		}
+		clock = func() time.Time { return t }
 	}
 	if *configPath == "" {
 		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo)\n", function)
@@ -41,6 +52,7 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 		return 1
 	}
 	defer app.Close()
+	app.Now = clock
 	h, err := build(ctx, app)
 	if err != nil {
 		app.Logger.Error().Err(err).Msg("cannot build the function")

@@ -26,6 +26,9 @@ import (
 type App struct {
 	Config *config.Config
 	Logger zerolog.Logger
+	// Now is the clock the API surfaces judge signature dates by; nil is time.Now.
+	// Tests set it to replay signed sample events.
+	Now func() time.Time
 
 	mu      sync.Mutex
 	store   *embedded.Store
@@ -166,6 +169,7 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		Tokens:     tokens,
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
 		Logger:     a.Logger,
+		Now:        a.Now,
 	})
 }
 

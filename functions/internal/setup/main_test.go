@@ -1,0 +1,49 @@
+package setup
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunFlags(t *testing.T) {
+	demo, err := os.ReadFile("../../local/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "chpass.yaml")
+	yml := strings.Replace(string(demo), "path: .cache/chpass-demo.db", "path: "+filepath.Join(t.TempDir(), "run.db")+"\n  argon2: {time: 1, memory_kib: 64, threads: 1}", 1)
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
+	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, false) }
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"ReplaysSignedSample", []string{"-config", cfg, "-event", event, "-now", "2026-11-24T04:10:00Z"}, 0, `"statusCode":200`, ""},
+		{"RealClockRefusesStaleSample", []string{"-config", cfg, "-event", event}, 0, `InvalidTimeStamp.Expired`, ""},
+		{"NowOnlyWithEvent", []string{"-config", cfg, "-now", "2026-11-24T04:10:00Z"}, 2, "", "only goes with -event"},
+		{"BadNow", []string{"-config", cfg, "-event", event, "-now", "yesterday"}, 2, "", "RFC 3339"},
+		{"NoConfig", []string{"-config", ""}, 2, "", "no configuration"},
+		{"BadConfig", []string{"-config", "/nonexistent.yaml"}, 1, "", "no such file"},
+		{"MissingEvent", []string{"-config", cfg, "-event", "/nonexistent.json"}, 2, "", "-event"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), "modify-user-passwords", build, tt.args, &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
