@@ -1,14 +1,17 @@
 package password
 
 import (
+	"bytes"
+	"compress/gzip"
+	_ "embed"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
-	"github.com/trustelem/zxcvbn/frequency"
 )
 
 // Specials are the special characters that count toward PasswordCharCombination,
@@ -28,8 +31,8 @@ type Policy struct {
 	PasswordValidityPeriod           int    `json:"password_validity_period" yaml:"password_validity_period" validate:"min=0,max=180"` // days
 	AllowUserToChangePassword        bool   `json:"allow_user_to_change_password" yaml:"allow_user_to_change_password"`
 	PasswordRequirements             string `json:"password_requirements" yaml:"password_requirements" validate:"max=512"`
-	// BlockCommonPasswords refuses the 30,000 most common passwords of the zxcvbn
-	// lists. It is not an IAM v5 field.
+	// BlockCommonPasswords refuses the 30,000 most common passwords of zxcvbn's
+	// list. It is not an IAM v5 field.
 	BlockCommonPasswords bool `json:"block_common_passwords" yaml:"block_common_passwords"`
 }
 
@@ -53,21 +56,45 @@ func DefaultPolicy() Policy {
 	}
 }
 
+//go:generate go run ./internal/gencommon
+
+// commonGz is zxcvbn's "passwords" frequency list (github.com/trustelem/zxcvbn),
+// written by internal/gencommon and checked against the package by a test. It is
+// shipped compressed rather than imported: the package's one map literal holds
+// every zxcvbn list, which would add 2.3 MB to each binary and build them all at
+// start-up.
+//
+//go:embed common-passwords.txt.gz
+var commonGz []byte
+
 var (
 	commonOnce sync.Once
 	common     map[string]struct{}
 )
 
-// commonPasswords returns the zxcvbn "passwords" frequency list as a set, built once.
+// commonPasswords returns the common-password list as a set, built on first use.
 func commonPasswords() map[string]struct{} {
 	commonOnce.Do(func() {
-		list := frequency.FrequencyLists["passwords"]
+		list := commonList()
 		common = make(map[string]struct{}, len(list))
 		for _, p := range list {
 			common[p] = struct{}{}
 		}
 	})
 	return common
+}
+
+// commonList decodes the embedded list, most common first.
+func commonList() []string {
+	zr, err := gzip.NewReader(bytes.NewReader(commonGz))
+	if err != nil {
+		panic("password: the embedded common-password list is corrupt")
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		panic("password: the embedded common-password list is corrupt")
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
 // CommonPasswordCount reports how many passwords the common-password rule blocks.

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trustelem/zxcvbn/frequency"
 )
 
 func rules(vs []Violation) []string {
@@ -59,6 +61,15 @@ func TestPolicySwitches(t *testing.T) {
 		if vs := p.Check("Password1", pw); vs != nil {
 			t.Errorf("Check(%q) with rules off = %v", pw, rules(vs))
 		}
+	}
+}
+
+// TestCommonListIsThePackages proves the embedded list is zxcvbn's, entry for
+// entry and in order; `go generate ./shared/password` rewrites it.
+func TestCommonListIsThePackages(t *testing.T) {
+	want := frequency.FrequencyLists["passwords"]
+	if got := commonList(); !slices.Equal(got, want) {
+		t.Fatalf("common-passwords.txt.gz has %d entries that differ from the package's %d: run go generate ./shared/password", len(got), len(want))
 	}
 }
 
