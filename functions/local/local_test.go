@@ -12,10 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"chpass/shared/logtest"
 	alierrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ehpc"
@@ -29,31 +29,13 @@ import (
 // anything the process writes: logs, responses, or the store's file.
 const canary = "Kq7#Canary"
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is the local main running on a loopback port with a test configuration.
 type server struct {
 	url       string
 	store     string
-	stdout    *syncBuffer
-	stderr    *syncBuffer
-	responses *syncBuffer
+	stdout    *logtest.Buffer
+	stderr    *logtest.Buffer
+	responses *logtest.Buffer
 }
 
 // startServer runs main's run as `make run` does, with the demo configuration
@@ -74,7 +56,7 @@ func startServer(tb testing.TB) *server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{store: store, stdout: &syncBuffer{}, stderr: &syncBuffer{}, responses: &syncBuffer{}}
+	s := &server{store: store, stdout: &logtest.Buffer{}, stderr: &logtest.Buffer{}, responses: &logtest.Buffer{}}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-config", cfgPath, "-addr", "127.0.0.1:0"}, io.MultiWriter(pw, s.stdout), s.stderr)

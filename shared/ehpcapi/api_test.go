@@ -478,7 +478,7 @@ func TestPartFailure(t *testing.T) {
 	if body.Results[2].Detail == "" {
 		t.Error("the directory's reason for user3 is missing")
 	}
-	lines := e.logs.lines(t)
+	lines := e.logs.Lines(t)
 	audits := 0
 	for _, l := range lines {
 		if l["event"] == "audit" {
@@ -501,7 +501,7 @@ func TestRequestLog(t *testing.T) {
 		t.Fatal(r.Raw)
 	}
 	var req map[string]any
-	for _, l := range e.logs.lines(t) {
+	for _, l := range e.logs.Lines(t) {
 		if l["event"] == "request" {
 			req = l
 		}

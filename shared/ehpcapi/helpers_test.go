@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
 
@@ -199,47 +200,12 @@ func (m *memTasks) all() []Task {
 	return out
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the JSON log lines.
-func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
-	tb.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			tb.Fatalf("log line is not JSON: %v", err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // env is a handler with its fakes and everything it wrote.
 type env struct {
 	h     *Handler
 	dir   *fakeDir
 	tasks *memTasks
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	key   []byte
 	now   time.Time
 	// secrets are the strings that must never appear anywhere.
@@ -258,7 +224,7 @@ func newEnv(tb testing.TB, edit func(*Options)) *env {
 	e := &env{
 		dir:     newFakeDir("user1", "user2", "user3", "user4", "user5"),
 		tasks:   newMemTasks(),
-		logs:    &syncBuffer{},
+		logs:    &logtest.Buffer{},
 		key:     taskKey,
 		now:     time.Now(),
 		secrets: []string{canary},

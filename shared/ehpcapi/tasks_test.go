@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
 
@@ -181,7 +182,7 @@ func TestAsyncResume(t *testing.T) {
 	e.dir.Hook = nil
 
 	// Restart: a new handler over the same store and key.
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	h2, err := New(Options{Clusters: e.h.opts.Clusters, AccessKeys: e.h.opts.AccessKeys, Tasks: e.tasks, TaskKey: taskKey, Logger: zerolog.New(logs)})
 	if err != nil {
 		t.Fatal(err)

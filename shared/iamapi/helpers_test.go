@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chpass/shared/iamapi"
+	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
 
@@ -166,25 +167,8 @@ func jwksDoc(tb testing.TB, ec *ecdsa.PublicKey, rsaPub *rsa.PublicKey) []byte {
 type env struct {
 	h   *iamapi.Handler
 	dir *fakeDir
-	log *syncBuffer
+	log *logtest.Buffer
 	now time.Time
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newEnv returns a handler with the default policy, one access key for alice,
@@ -192,7 +176,7 @@ func (s *syncBuffer) String() string {
 func newEnv(tb testing.TB, mods ...func(*iamapi.Options, *fakeDir)) *env {
 	tb.Helper()
 	rk, ek := testKeys(tb)
-	e := &env{dir: newFakeDir(), log: &syncBuffer{}, now: fixedNow}
+	e := &env{dir: newFakeDir(), log: &logtest.Buffer{}, now: fixedNow}
 	p := password.DefaultPolicy()
 	opts := iamapi.Options{
 		AccessKeys: []iamapi.AccessKey{{ID: akID, Secret: akSecret, User: user}},

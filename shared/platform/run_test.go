@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chpass/shared/gateway"
+	"chpass/shared/logtest"
 	"chpass/shared/platform"
 )
 
@@ -36,7 +36,7 @@ func TestRunHelperProcess(t *testing.T) {
 }
 
 // helper starts the test binary as a Run process with env added to a clean environment.
-func helper(tb testing.TB, env ...string) (cmd *exec.Cmd, output *syncBuffer) {
+func helper(tb testing.TB, env ...string) (cmd *exec.Cmd, output *logtest.Buffer) {
 	tb.Helper()
 	cmd = exec.Command(os.Args[0], "-test.run=^TestRunHelperProcess$", "-test.count=1")
 	for _, kv := range os.Environ() {
@@ -49,7 +49,7 @@ func helper(tb testing.TB, env ...string) (cmd *exec.Cmd, output *syncBuffer) {
 	}
 	cmd.Env = append(cmd.Env, "CHPASS_PLATFORM_HELPER=1")
 	cmd.Env = append(cmd.Env, env...)
-	output = &syncBuffer{}
+	output = &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = output, output
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -59,24 +59,6 @@ func helper(tb testing.TB, env ...string) (cmd *exec.Cmd, output *syncBuffer) {
 		_ = cmd.Wait()
 	})
 	return cmd, output
-}
-
-// syncBuffer is a bytes.Buffer safe for the writes of a child's two streams.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeRuntime serves a runtime API (Lambda's or FC's) that hands out one invocation and then
