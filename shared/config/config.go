@@ -27,18 +27,22 @@ const Embedded = "embedded"
 
 // Config is the whole configuration. Its YAML keys are documented in the README.
 type Config struct {
-	LogLevel    string               `yaml:"log_level" validate:"omitempty,oneof=debug info warn error"`
-	Store       Store                `yaml:"store"`
-	Policy      password.Policy      `yaml:"policy"`
-	SelfService SelfService          `yaml:"self_service"`
-	Users       []User               `yaml:"users" validate:"dive"`
-	AccessKeys  []AccessKey          `yaml:"access_keys" validate:"dive"`
-	Tokens      Tokens               `yaml:"tokens"`
-	Gateway     Gateway              `yaml:"gateway"`
-	Directories map[string]Directory `yaml:"directories" validate:"dive"`
-	Clusters    map[string]Cluster   `yaml:"clusters" validate:"dive"`
-	Batch       Batch                `yaml:"batch"`
-	Tasks       Tasks                `yaml:"tasks"`
+	LogLevel    string          `yaml:"log_level" validate:"omitempty,oneof=debug info warn error"`
+	Store       Store           `yaml:"store"`
+	Policy      password.Policy `yaml:"policy"`
+	SelfService SelfService     `yaml:"self_service"`
+	Users       []User          `yaml:"users" validate:"dive"`
+	AccessKeys  []AccessKey     `yaml:"access_keys" validate:"dive"`
+	// AccessKeysFrom is a ${REF} to one secret whose value is a YAML or JSON list
+	// of access keys, with the fields of access_keys; Parse appends them to
+	// AccessKeys. Deployments keep every key in the cloud's secret service this way.
+	AccessKeysFrom Secret               `yaml:"access_keys_from"`
+	Tokens         Tokens               `yaml:"tokens"`
+	Gateway        Gateway              `yaml:"gateway"`
+	Directories    map[string]Directory `yaml:"directories" validate:"dive"`
+	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
+	Batch          Batch                `yaml:"batch"`
+	Tasks          Tasks                `yaml:"tasks"`
 }
 
 // Store configures the embedded store: one bbolt file.
@@ -218,10 +222,48 @@ func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, er
 	if err := resolveAll(ctx, &cfg, append([]Resolver{Env}, resolvers...)); err != nil {
 		return nil, err
 	}
+	if err := cfg.addAccessKeysFrom(); err != nil {
+		return nil, err
+	}
 	if _, err := cfg.TaskKey(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// accessKeyList is what access_keys_from holds; its tag names it in errors.
+type accessKeyList struct {
+	Keys []AccessKey `yaml:"access_keys_from" validate:"dive"`
+}
+
+// addAccessKeysFrom decodes the resolved access_keys_from, validates its keys as
+// access_keys are, and appends them. Its errors never quote the secret's text.
+func (c *Config) addAccessKeysFrom() error {
+	if c.AccessKeysFrom.IsZero() {
+		return nil
+	}
+	var from accessKeyList
+	dec := yaml.NewDecoder(strings.NewReader(c.AccessKeysFrom.Reveal()))
+	dec.KnownFields(true)
+	if err := dec.Decode(&from.Keys); err != nil || len(from.Keys) == 0 {
+		return errors.New("access_keys_from: the secret is not a YAML or JSON list of access keys (id, secret, user, actions, clusters)")
+	}
+	var msgs []string
+	if err := newValidator().Struct(&from); err != nil {
+		var ves validator.ValidationErrors
+		if !errors.As(err, &ves) {
+			return err
+		}
+		for _, fe := range ves {
+			msgs = append(msgs, describe(fe))
+		}
+	}
+	c.AccessKeys = append(c.AccessKeys, from.Keys...)
+	msgs = append(msgs, checkAccessKeys(c.AccessKeys)...)
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
@@ -234,6 +276,9 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 		if err := resolve(ctx, fmt.Sprintf("access_keys[%d].secret", i), &cfg.AccessKeys[i].Secret, rs); err != nil {
 			return err
 		}
+	}
+	if err := resolve(ctx, "access_keys_from", &cfg.AccessKeysFrom, rs); err != nil {
+		return err
 	}
 	if err := resolve(ctx, "tokens.hs256_secret", &cfg.Tokens.HS256Secret, rs); err != nil {
 		return err
@@ -290,7 +335,7 @@ func validate(cfg *Config) error {
 
 // describe turns a validation error into "key: what is wrong", without the value.
 func describe(fe validator.FieldError) string {
-	key := strings.TrimPrefix(fe.Namespace(), "Config.")
+	_, key, _ := strings.Cut(fe.Namespace(), ".")
 	switch fe.Tag() {
 	case "required", "required_if", "secret":
 		return key + ": is required"
@@ -311,6 +356,22 @@ func describe(fe validator.FieldError) string {
 	}
 }
 
+// checkAccessKeys checks that no key repeats and that each says what it is for.
+func checkAccessKeys(keys []AccessKey) []string {
+	var msgs []string
+	seen := map[string]bool{}
+	for i, k := range keys {
+		if seen[k.ID] {
+			msgs = append(msgs, fmt.Sprintf("access_keys[%d].id: repeats an earlier key", i))
+		}
+		seen[k.ID] = true
+		if k.User == "" && len(k.Actions) == 0 {
+			msgs = append(msgs, fmt.Sprintf("access_keys[%d]: needs user (self-service) or actions (admin)", i))
+		}
+	}
+	return msgs
+}
+
 // crossCheck checks what spans several keys.
 func crossCheck(cfg *Config) []string {
 	var msgs []string
@@ -326,16 +387,7 @@ func crossCheck(cfg *Config) []string {
 			msgs = append(msgs, fmt.Sprintf("clusters[%s].directory: %q is neither %q nor a key of directories", id, d, Embedded))
 		}
 	}
-	seen := map[string]bool{}
-	for i, k := range cfg.AccessKeys {
-		if seen[k.ID] {
-			msgs = append(msgs, fmt.Sprintf("access_keys[%d].id: repeats an earlier key", i))
-		}
-		seen[k.ID] = true
-		if k.User == "" && len(k.Actions) == 0 {
-			msgs = append(msgs, fmt.Sprintf("access_keys[%d]: needs user (self-service) or actions (admin)", i))
-		}
-	}
+	msgs = append(msgs, checkAccessKeys(cfg.AccessKeys)...)
 	names := map[string]bool{}
 	for i, u := range cfg.Users {
 		if names[u.Name] {

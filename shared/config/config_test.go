@@ -104,6 +104,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"BadUserName", "users:\n  - {name: 'a)(uid=*', password: x}\n", "users[0].name:"},
 		{"UnsetEnv", "users:\n  - {name: alice, password: '${CHPASS_SURELY_UNSET_VAR}'}\n", "users[0].password: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
 		{"NoResolver", "tokens:\n  hs256_secret: ${arn:aws:secretsmanager:x}\n", "tokens.hs256_secret: no resolver serves"},
+		{"BracesUnsetEnv", "tokens:\n  hs256_secret: '{{CHPASS_SURELY_UNSET_VAR}}'\n", "tokens.hs256_secret: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
+		{"BracesNoResolver", "access_keys_from: '{{kms:chpass/keys}}'\n", "access_keys_from: no resolver serves ${kms:chpass/keys}"},
 		{"BadTaskKey", "tasks:\n  key: c2hvcnQ=\n", "tasks.key: must be the base64 of 32 bytes"},
 		{"BadLogLevel", "log_level: loud\n", "log_level: must be one of"},
 		{"LDAPWithoutSettings", "directories:\n  corp: {type: ldap}\n", "directories[corp].ldap: is required"},
@@ -165,5 +167,100 @@ func TestSecretNeverPrints(t *testing.T) {
 	}))
 	if err == nil || strings.Contains(err.Error(), "canary") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestAccessKeysFrom loads access keys from one secret holding their list, as the
+// deployment templates do, and checks that a malformed or invalid list is refused
+// without quoting the secret.
+func TestAccessKeysFrom(t *testing.T) {
+	const canary = "CANARY-sk-0123456789"
+	secrets := map[string]string{
+		"keys-json": `[{"id":"AKALICE","secret":"` + canary + `","user":"alice"},{"id":"AKADMIN","secret":"` + canary + `2","actions":["ModifyUserPasswords"],"clusters":["*"]}]`,
+		"keys-yaml": "- {id: AKALICE, secret: " + canary + ", user: alice}\n",
+		"not-list":  "id: AKALICE secret " + canary,
+		"unknown":   `[{"id":"AKALICE","secret":"` + canary + `","user":"alice","sekret":"` + canary + `"}]`,
+		"empty-sk":  `[{"id":"AKALICE","secret":"","user":"alice"}]`,
+		"no-use":    `[{"id":"AKALICE","secret":"` + canary + `"}]`,
+		"repeat":    `[{"id":"AKFILE","secret":"` + canary + `","user":"bob"}]`,
+		"empty":     `[]`,
+	}
+	vault := ResolverFunc(func(_ context.Context, ref string) (string, bool, error) {
+		name, ok := strings.CutPrefix(ref, "vault:")
+		if !ok {
+			return "", false, nil
+		}
+		return secrets[name], true, nil
+	})
+	fileKey := "access_keys:\n  - {id: AKFILE, secret: file-secret, user: bob}\n"
+	tests := []struct {
+		name    string
+		yml     string
+		wantIDs []string
+		wantErr string
+	}{
+		{"JSON", "access_keys_from: ${vault:keys-json}\n", []string{"AKALICE", "AKADMIN"}, ""},
+		{"YAMLAfterFileKeys", fileKey + "access_keys_from: ${vault:keys-yaml}\n", []string{"AKFILE", "AKALICE"}, ""},
+		{"NotAList", "access_keys_from: ${vault:not-list}\n", nil, "access_keys_from: the secret is not a YAML or JSON list of access keys"},
+		{"UnknownField", "access_keys_from: ${vault:unknown}\n", nil, "access_keys_from: the secret is not a YAML or JSON list"},
+		{"EmptyList", "access_keys_from: ${vault:empty}\n", nil, "access_keys_from: the secret is not a YAML or JSON list"},
+		{"EmptySecret", "access_keys_from: ${vault:empty-sk}\n", nil, "access_keys_from[0].secret: is required"},
+		{"NoUse", "access_keys_from: ${vault:no-use}\n", nil, "access_keys[0]: needs user (self-service) or actions (admin)"},
+		{"RepeatsFileKey", fileKey + "access_keys_from: ${vault:repeat}\n", nil, "access_keys[1].id: repeats an earlier key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse(t, tt.yml, vault)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), canary) {
+					t.Fatalf("the error quotes the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, k := range cfg.AccessKeys {
+				ids = append(ids, k.ID)
+				if k.Secret.IsZero() {
+					t.Errorf("%s: empty secret", k.ID)
+				}
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tt.wantIDs) {
+				t.Fatalf("keys = %v, want %v", ids, tt.wantIDs)
+			}
+			if got := fmt.Sprintf("%v %+v", cfg, cfg); strings.Contains(got, canary) {
+				t.Fatal("the configuration prints a secret")
+			}
+		})
+	}
+}
+
+// TestReferenceForms resolves the two spellings of a reference alike, and leaves
+// values that only look like one literal.
+func TestReferenceForms(t *testing.T) {
+	t.Setenv("CHPASS_TEST_REF", "from-env")
+	tests := []struct{ name, value, want string }{
+		{"Dollar", "${CHPASS_TEST_REF}", "from-env"},
+		{"Braces", "{{CHPASS_TEST_REF}}", "from-env"},
+		{"Literal", "plain-secret", "plain-secret"},
+		{"Embedded", "x${CHPASS_TEST_REF}", "x${CHPASS_TEST_REF}"},
+		{"Mixed", "${CHPASS_TEST_REF}}", "${CHPASS_TEST_REF}}"},
+		{"HalfBraces", "{CHPASS_TEST_REF}", "{CHPASS_TEST_REF}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse(t, "tokens:\n  hs256_secret: '"+tt.value+"'\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Tokens.HS256Secret.Reveal(); got != tt.want {
+				t.Fatalf("resolved to %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -49,7 +49,9 @@ func (f ResolverFunc) Resolve(ctx context.Context, ref string) (string, bool, er
 }
 
 var (
-	refPattern    = regexp.MustCompile(`^\$\{([^{}]+)\}$`)
+	// refPattern matches a reference: ${REF}, or {{REF}} where a tool renders ${}
+	// itself (Serverless Devs does, in s.yaml).
+	refPattern    = regexp.MustCompile(`^(?:\$\{([^{}]+)\}|\{\{([^{}]+)\}\})$`)
 	envVarPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -66,14 +68,14 @@ var Env Resolver = ResolverFunc(func(_ context.Context, ref string) (string, boo
 	return v, true, nil
 })
 
-// resolve replaces s by the secret it references when it is of the form ${REF};
-// other values are literal. key names the setting in errors.
+// resolve replaces s by the secret it references when it is of the form ${REF}
+// or {{REF}}; other values are literal. key names the setting in errors.
 func resolve(ctx context.Context, key string, s *Secret, resolvers []Resolver) error {
 	m := refPattern.FindStringSubmatch(strings.TrimSpace(s.value))
 	if m == nil {
 		return nil
 	}
-	ref := m[1]
+	ref := m[1] + m[2]
 	for _, r := range resolvers {
 		v, handled, err := r.Resolve(ctx, ref)
 		if !handled {
