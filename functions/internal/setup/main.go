@@ -16,8 +16,9 @@ import (
 // Builder builds one function's handler from an App.
 type Builder func(ctx context.Context, a *App) (http.Handler, error)
 
-// Main is the whole of a function's main: it reads -config (default $CHPASS_CONFIG)
-// and -event, builds the handler, and either invokes it once on the event file,
+// Main is the whole of a function's main: it reads -config (default $CHPASS_CONFIG,
+// or else the configuration itself from $CHPASS_CONFIG_YAML, as the deployment
+// templates set it) and -event, builds the handler, and either invokes it once on the event file,
 // printing the platform's response, or hands it to the platform. It returns the
 // process's exit code.
 func Main(function string, build Builder) int {
@@ -42,11 +43,18 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 		}
 		clock = func() time.Time { return t }
 	}
-	if *configPath == "" {
-		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo)\n", function)
+	inline := os.Getenv(ConfigYAMLEnv)
+	if *configPath == "" && inline == "" {
+		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo), or set %s\n", function, ConfigYAMLEnv)
 		return 2
 	}
-	app, err := Load(ctx, *configPath, function, stderr, Resolvers(ctx)...)
+	var app *App
+	var err error
+	if *configPath != "" {
+		app, err = Load(ctx, *configPath, function, stderr, Resolvers(ctx)...)
+	} else {
+		app, err = LoadYAML(ctx, inline, function, stderr, Resolvers(ctx)...)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", function, err)
 		return 1

@@ -47,3 +47,39 @@ func TestRunFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestRunInlineConfig runs a function on the configuration in $CHPASS_CONFIG_YAML,
+// as template.yaml and s.yaml deploy it, and checks that a bad one is refused
+// naming the variable and the key, and that a file named by -config wins.
+func TestRunInlineConfig(t *testing.T) {
+	demo, err := os.ReadFile("../../local/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := strings.Replace(string(demo), "path: .cache/chpass-demo.db", "path: "+filepath.Join(t.TempDir(), "inline.db")+"\n  argon2: {time: 1, memory_kib: 64, threads: 1}", 1)
+	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
+	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, false) }
+	tests := []struct {
+		name       string
+		inline     string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"Inline", good, []string{"-config", "", "-event", event, "-now", "2026-11-24T04:10:00Z"}, 0, `"statusCode":200`, ""},
+		{"InlineBadKey", strings.Replace(good, "concurrency: 8", "concurrency: 0", 1), []string{"-config", "", "-event", event}, 1, "", "config CHPASS_CONFIG_YAML: batch.concurrency: must be at least 1"},
+		{"InlineUnknownKey", "stor:\n  path: /tmp/x.db\n", []string{"-config", "", "-event", event}, 1, "", "field stor not found"},
+		{"FileWins", "not: [valid", []string{"-config", "/nonexistent.yaml"}, 1, "", "/nonexistent.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(ConfigYAMLEnv, tt.inline)
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), "modify-user-passwords", build, tt.args, &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
+			}
+		})
+	}
+}

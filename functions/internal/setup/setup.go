@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,20 @@ func Load(ctx context.Context, path, function string, logs io.Writer, resolvers 
 	cfg, err := config.Load(ctx, path, resolvers...)
 	if err != nil {
 		return nil, err
+	}
+	return New(cfg, NewLogger(logs, function, cfg.LogLevel)), nil
+}
+
+// ConfigYAMLEnv names the environment variable that holds the whole configuration
+// when no file is named: template.yaml and s.yaml set it, with every secret a
+// ${REFERENCE} to the cloud's secret service, never a value.
+const ConfigYAMLEnv = "CHPASS_CONFIG_YAML"
+
+// LoadYAML is Load on the text of a configuration, such as $CHPASS_CONFIG_YAML.
+func LoadYAML(ctx context.Context, yml, function string, logs io.Writer, resolvers ...config.Resolver) (*App, error) {
+	cfg, err := config.Parse(ctx, strings.NewReader(yml), resolvers...)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", ConfigYAMLEnv, err)
 	}
 	return New(cfg, NewLogger(logs, function, cfg.LogLevel)), nil
 }
