@@ -1,0 +1,312 @@
+package templates
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// samParams are the parameters the tests deploy template.yaml with.
+var samParams = map[string]string{
+	"DirectoryUrl":               "ldaps://ldap.corp.internal:636",
+	"DirectoryStartTls":          "false",
+	"DirectoryBindDn":            "cn=chpass,ou=services,dc=example,dc=org",
+	"DirectoryUserDnTemplate":    "uid=%s,ou=people,dc=example,dc=org",
+	"DirectoryPasswordSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/directory-AbCdEf",
+	"AccessKeysSecretArn":        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/access-keys-GhIjKl",
+	"TokenSecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
+	"TokenIssuer":                "https://idp.example.org",
+	"SecretsKmsKeyArn":           "",
+	"ClusterId":                  "ehpc-hz-0123456789",
+	"LogRetentionInDays":         "90",
+	"ThrottlingRateLimit":        "50",
+	"ThrottlingBurstLimit":       "100",
+}
+
+// samFunction is one AWS::Serverless::Function of template.yaml.
+type samFunction struct {
+	LogicalID, Dir string
+	Node           *yaml.Node // Properties
+	Metadata       *yaml.Node
+}
+
+// samFunctions returns the template's functions, each with the functions/
+// directory its logical id names (CallerPasswordFunction: caller-password).
+func samFunctions(tb testing.TB, tmpl *yaml.Node) []samFunction {
+	tb.Helper()
+	res := child(tmpl, "Resources")
+	var fns []samFunction
+	for i := 0; i+1 < len(res.Content); i += 2 {
+		id, r := res.Content[i].Value, res.Content[i+1]
+		if child(r, "Type").Value != "AWS::Serverless::Function" {
+			continue
+		}
+		dir := strings.ToLower(regexp.MustCompile(`([a-z0-9])([A-Z])`).ReplaceAllString(strings.TrimSuffix(id, "Function"), "$1-$2"))
+		fns = append(fns, samFunction{LogicalID: id, Dir: dir, Node: child(r, "Properties"), Metadata: child(r, "Metadata")})
+	}
+	return fns
+}
+
+// prop returns a function property, or the Globals one.
+func prop(tmpl *yaml.Node, fn samFunction, key string) *yaml.Node {
+	if n := child(fn.Node, key); n != nil {
+		return n
+	}
+	return path(tmpl, "Globals", "Function", key)
+}
+
+// TestSAMFunctions checks every function of template.yaml against what exists:
+// one per function directory, provided.al2023 on arm64 with Handler bootstrap,
+// built by `make build-<LogicalId>` into $(ARTIFACTS_DIR)/bootstrap, with a log
+// group that expires its logs and sensible memory and timeout.
+func TestSAMFunctions(t *testing.T) {
+	tmpl := readYAML(t, "template.yaml")
+	fns := samFunctions(t, tmpl)
+	var dirs []string
+	for _, fn := range fns {
+		dirs = append(dirs, fn.Dir)
+	}
+	slices.Sort(dirs)
+	if want := functions(t); !slices.Equal(dirs, want) {
+		t.Fatalf("template.yaml deploys %v, functions/ holds %v", dirs, want)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		t.Run(fn.LogicalID, func(t *testing.T) {
+			for key, want := range map[string]string{"Runtime": "provided.al2023", "Handler": "bootstrap", "CodeUri": "."} {
+				if n := prop(tmpl, fn, key); n == nil || n.Value != want {
+					t.Errorf("%s: want %s", key, want)
+				}
+			}
+			if n := prop(tmpl, fn, "Architectures"); n == nil || len(n.Content) != 1 || n.Content[0].Value != "arm64" {
+				t.Error("Architectures: want [arm64]")
+			}
+			if n := child(fn.Metadata, "BuildMethod"); n == nil || n.Value != "makefile" {
+				t.Error("Metadata.BuildMethod: want makefile")
+			}
+			target := regexp.MustCompile(`(?m)^build-` + fn.LogicalID + `:\n\t.*-o \$\(ARTIFACTS_DIR\)/bootstrap \./functions/` + fn.Dir + `\n`)
+			if !target.Match(makefile) {
+				t.Errorf("the Makefile has no target build-%s building ./functions/%s into $(ARTIFACTS_DIR)/bootstrap", fn.LogicalID, fn.Dir)
+			}
+			if n := prop(tmpl, fn, "VpcConfig"); child(n, "SubnetIds") == nil || child(n, "SecurityGroupIds") == nil {
+				t.Error("VpcConfig: want SubnetIds and SecurityGroupIds")
+			}
+			c := &cfn{params: samParams}
+			mem, _ := strconv.Atoi(fmt.Sprint(c.eval(t, prop(tmpl, fn, "MemorySize"))))
+			timeout, _ := strconv.Atoi(fmt.Sprint(c.eval(t, prop(tmpl, fn, "Timeout"))))
+			if mem < 128 || mem > 10240 || timeout < 1 || timeout > 29 {
+				t.Errorf("MemorySize %d, Timeout %d: want 128-10240 MB, and 1-29 s to answer before API Gateway's 30 s", mem, timeout)
+			}
+			lg := path(fn.Node, "LoggingConfig", "LogGroup")
+			if lg == nil || lg.Tag != "!Ref" || path(tmpl, "Resources", lg.Value, "Properties", "RetentionInDays") == nil {
+				t.Error("LoggingConfig.LogGroup: want a !Ref to a log group with RetentionInDays")
+			}
+		})
+	}
+}
+
+// TestSAMBuildTargets runs what `sam build` runs for each function, make
+// build-<LogicalId> with ARTIFACTS_DIR, and checks that it leaves an arm64 Linux
+// executable named bootstrap there.
+func TestSAMBuildTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the functions")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, fn := range samFunctions(t, readYAML(t, "template.yaml")) {
+		t.Run(fn.LogicalID, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command("make", "-s", "build-"+fn.LogicalID, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("make build-%s: %v\n%s", fn.LogicalID, err, out)
+			}
+			bin := filepath.Join(dir, "bootstrap")
+			st, err := os.Stat(bin)
+			if err != nil || st.Mode()&0o111 == 0 {
+				t.Fatalf("bootstrap: %v, mode %v", err, st)
+			}
+			f, err := elf.Open(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if f.Machine != elf.EM_AARCH64 || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
+				t.Fatalf("bootstrap is %v/%v, want linux arm64", f.Machine, f.OSABI)
+			}
+		})
+	}
+}
+
+// TestSAMRoutes checks that the HTTP API routes every Lambda sample event of
+// events/ to its function, and that every route of the template has a sample.
+func TestSAMRoutes(t *testing.T) {
+	tmpl := readYAML(t, "template.yaml")
+	routes := map[string]string{} // "METHOD /path" -> function
+	for _, fn := range samFunctions(t, tmpl) {
+		evs := child(fn.Node, "Events")
+		for i := 0; i+1 < len(evs.Content); i += 2 {
+			ev := evs.Content[i+1]
+			if child(ev, "Type").Value != "HttpApi" {
+				t.Errorf("%s.%s: want an HttpApi event", fn.LogicalID, evs.Content[i].Value)
+				continue
+			}
+			p := child(ev, "Properties")
+			routes[child(p, "Method").Value+" "+child(p, "Path").Value] = fn.Dir
+		}
+	}
+	used := map[string]bool{}
+	for _, ev := range events(t) {
+		if ev.FC {
+			continue
+		}
+		t.Run(ev.Function+"/"+ev.File, func(t *testing.T) {
+			route := ev.Method + " " + ev.Path
+			if got := routes[route]; got != ev.Function {
+				t.Fatalf("%s reaches %q, want %s", route, got, ev.Function)
+			}
+			used[route] = true
+		})
+	}
+	for route := range routes {
+		if !used[route] {
+			t.Errorf("route %s has no sample event in events/", route)
+		}
+	}
+	for _, out := range []string{"ApiEndpoint", "CallerPasswordUrl", "PasswordPolicyUrl"} {
+		if path(tmpl, "Outputs", out, "Value") == nil {
+			t.Errorf("Outputs.%s is missing", out)
+		}
+	}
+}
+
+// TestSAMConfiguration deploys template.yaml's configuration with sample
+// parameters, as CloudFormation would, and loads it as the function would: it
+// is valid, each of its secrets is a Secrets Manager ARN the function resolves
+// at start (never a value in the environment), and the function's role may read
+// exactly those secrets.
+func TestSAMConfiguration(t *testing.T) {
+	tmpl := readYAML(t, "template.yaml")
+	conds := map[string]*yaml.Node{}
+	cn := child(tmpl, "Conditions")
+	for i := 0; i+1 < len(cn.Content); i += 2 {
+		conds[cn.Content[i].Value] = cn.Content[i+1]
+	}
+	withoutToken := map[string]string{}
+	for k, v := range samParams {
+		withoutToken[k] = v
+	}
+	withoutToken["TokenSecretArn"] = ""
+	for _, params := range []map[string]string{samParams, withoutToken} {
+		for _, fn := range samFunctions(t, tmpl) {
+			name := fn.LogicalID
+			if params["TokenSecretArn"] == "" {
+				name += "/WithoutTokenSecret"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := &cfn{params: params, conditions: conds}
+				env := path(fn.Node, "Environment", "Variables")
+				for i := 0; i+1 < len(env.Content); i += 2 {
+					if k := env.Content[i].Value; k != "CHPASS_CONFIG_YAML" {
+						t.Errorf("environment variable %s: the configuration is the only one", k)
+					}
+				}
+				yml, _ := c.eval(t, child(env, "CHPASS_CONFIG_YAML")).(string)
+				r := &recorder{prefix: "arn:aws:secretsmanager:", values: func(ref string) string {
+					if ref == params["AccessKeysSecretArn"] {
+						return accessKeys
+					}
+					return "secret-of-" + ref
+				}}
+				cfg := parseConfig(t, yml, r)
+
+				var want []string
+				for _, p := range []string{"DirectoryPasswordSecretArn", "AccessKeysSecretArn", "TokenSecretArn"} {
+					if strings.Contains(yml, "${"+params[p]+"}") && params[p] != "" {
+						want = append(want, params[p])
+					}
+				}
+				slices.Sort(want)
+				if got := r.sorted(); !slices.Equal(got, want) || len(got) < 2 {
+					t.Fatalf("resolved %v, want the ARNs %v", got, want)
+				}
+				if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != params["DirectoryUrl"] || d.LDAP.BindPassword != "secret-of-"+params["DirectoryPasswordSecretArn"] {
+					t.Fatalf("directory corp: %+v", d.LDAP)
+				}
+				if len(cfg.AccessKeys) != 2 {
+					t.Fatalf("access keys: %d", len(cfg.AccessKeys))
+				}
+				switch fn.Dir {
+				case "caller-password":
+					if cfg.SelfService.Directory != "corp" || cfg.Tokens.Enabled() != (params["TokenSecretArn"] != "") {
+						t.Fatalf("self_service %+v, tokens enabled %v", cfg.SelfService, cfg.Tokens.Enabled())
+					}
+				case "modify-user-passwords":
+					if cl, ok := cfg.Clusters[params["ClusterId"]]; !ok || cl.Directory != "corp" {
+						t.Fatalf("clusters: %+v", cfg.Clusters)
+					}
+				}
+
+				// The role reads exactly the secrets the configuration names.
+				role := child(fn.Node, "Role")
+				if role == nil || role.Tag != "!GetAtt" {
+					t.Fatal("Role: want !GetAtt of the function's own role")
+				}
+				roleID := strings.TrimSuffix(role.Value, ".Arn")
+				var readable []string
+				pols := path(tmpl, "Resources", roleID, "Properties", "Policies")
+				for _, pol := range pols.Content {
+					for _, st := range path(pol, "PolicyDocument", "Statement").Content {
+						v := c.eval(t, st)
+						m, ok := v.(map[string]any)
+						if !ok {
+							continue
+						}
+						if m["Effect"] != "Allow" {
+							continue
+						}
+						if fmtList(m["Action"]) == "secretsmanager:GetSecretValue" {
+							readable = append(readable, strings.Fields(fmtList(m["Resource"]))...)
+						}
+						if fmtList(m["Resource"]) == "*" && !strings.HasPrefix(fmtList(m["Action"]), "ec2:") {
+							t.Errorf("%s allows %s on every resource", roleID, m["Action"])
+						}
+					}
+				}
+				slices.Sort(readable)
+				if !slices.Equal(readable, want) {
+					t.Fatalf("%s may read %v, the configuration reads %v", roleID, readable, want)
+				}
+			})
+		}
+	}
+}
+
+// fmtList renders a string or a list of strings as space-separated words.
+func fmtList(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		var s []string
+		for _, e := range v {
+			s = append(s, fmtList(e))
+		}
+		return strings.Join(s, " ")
+	}
+	return ""
+}

@@ -1,0 +1,232 @@
+package templates
+
+import (
+	"archive/zip"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// sdevsVar is the one Serverless Devs variable form s.yaml uses.
+var sdevsVar = regexp.MustCompile(`\$\{vars\.([A-Za-z0-9_]+)\}`)
+
+// renderSdevs substitutes ${vars.X} through s.yaml, as `s` does before it hands
+// the props to the fc3 component, and fails on any other ${...} it would render.
+func renderSdevs(tb testing.TB) *yaml.Node {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "s.yaml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var doc struct {
+		Vars map[string]yaml.Node `yaml:"vars"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		tb.Fatal(err)
+	}
+	out := sdevsVar.ReplaceAllStringFunc(string(raw), func(m string) string {
+		name := sdevsVar.FindStringSubmatch(m)[1]
+		v, ok := doc.Vars[name]
+		if !ok {
+			tb.Errorf("s.yaml: ${vars.%s} is not in vars", name)
+			return m
+		}
+		if v.Kind == yaml.ScalarNode {
+			return v.Value
+		}
+		b, _ := yaml.Marshal(&v)
+		return strings.TrimSpace(strings.ReplaceAll(string(b), "\n", " "))
+	})
+	// Lines outside vars that still hold ${ would be rendered by s as expressions.
+	for i, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "${") {
+			tb.Errorf("s.yaml:%d: %q would be rendered by Serverless Devs", i+1, strings.TrimSpace(line))
+		}
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(out), &n); err != nil {
+		tb.Fatalf("s.yaml after ${vars}: %v", err)
+	}
+	return n.Content[0]
+}
+
+// TestServerlessDevs checks s.yaml against what the fc3 component requires and
+// against the functions: one resource per function on go1, the handler the name
+// of the executable in the zip `make package` writes, memory a multiple of 64
+// from 128, a sane timeout and concurrency, the VPC and log settings, and HTTP
+// triggers whose methods carry every Function Compute sample event.
+func TestServerlessDevs(t *testing.T) {
+	s := renderSdevs(t)
+	if v := child(s, "edition"); v == nil || v.Value != "3.0.0" {
+		t.Fatal("edition: want 3.0.0")
+	}
+	resources := child(s, "resources")
+	var names []string
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		names = append(names, resources.Content[i].Value)
+	}
+	slices.Sort(names)
+	if want := functions(t); !slices.Equal(names, want) {
+		t.Fatalf("s.yaml deploys %v, functions/ holds %v", names, want)
+	}
+	methods := map[string][]string{}
+	for _, ev := range events(t) {
+		if ev.FC {
+			methods[ev.Function] = append(methods[ev.Function], ev.Method)
+		}
+	}
+	dist := os.Getenv("CHPASS_DIST")
+	if dist == "" {
+		dist = filepath.Join(root, "dist")
+	}
+	for _, fn := range names {
+		t.Run(fn, func(t *testing.T) {
+			res := child(resources, fn)
+			if v := child(res, "component"); v == nil || v.Value != "fc3" {
+				t.Fatal("component: want fc3")
+			}
+			p := child(res, "props")
+			str := func(k string) string {
+				if v := child(p, k); v != nil {
+					return v.Value
+				}
+				return ""
+			}
+			num := func(k string) int { n, _ := strconv.Atoi(str(k)); return n }
+			if str("runtime") != "go1" {
+				t.Errorf("runtime %q: want go1", str("runtime"))
+			}
+			if str("handler") != fn {
+				t.Errorf("handler %q: want %s, the executable make package puts in the zip", str("handler"), fn)
+			}
+			if want := "./dist/fc/" + fn + ".zip"; str("code") != want {
+				t.Errorf("code %q: want %s", str("code"), want)
+			}
+			if m := num("memorySize"); m < 128 || m > 32768 || m%64 != 0 {
+				t.Errorf("memorySize %d: want a multiple of 64 from 128", m)
+			}
+			if n := num("timeout"); n < 1 || n > 600 {
+				t.Errorf("timeout %d: want 1-600 s for an HTTP function", n)
+			}
+			if n := num("instanceConcurrency"); n < 1 || n > 200 {
+				t.Errorf("instanceConcurrency %d: want 1-200", n)
+			}
+			if str("region") == "" || str("functionName") == "" || str("role") == "" {
+				t.Error("region, functionName and role are required")
+			}
+			vpc := child(p, "vpcConfig")
+			if path(vpc, "vpcId") == nil || path(vpc, "securityGroupId") == nil || path(vpc, "vSwitchIds") == nil || len(path(vpc, "vSwitchIds").Content) == 0 {
+				t.Error("vpcConfig: want vpcId, securityGroupId and vSwitchIds")
+			}
+			logs := child(p, "logConfig")
+			if logs == nil || logs.Value != "auto" && (child(logs, "project") == nil || child(logs, "logstore") == nil) {
+				t.Error("logConfig: want project and logstore (or auto)")
+			}
+			var allowed []string
+			trs := child(p, "triggers")
+			if trs == nil || len(trs.Content) == 0 {
+				t.Fatal("no triggers")
+			}
+			for _, tr := range trs.Content {
+				if child(tr, "triggerType").Value != "http" {
+					t.Errorf("trigger %s: want http", child(tr, "triggerName").Value)
+					continue
+				}
+				cfg := child(tr, "triggerConfig")
+				if a := child(cfg, "authType"); a == nil || !slices.Contains([]string{"anonymous", "function", "jwt"}, a.Value) {
+					t.Error("triggerConfig.authType: want anonymous, function or jwt")
+				}
+				for _, m := range child(cfg, "methods").Content {
+					if !slices.Contains([]string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}, m.Value) {
+						t.Errorf("method %s", m.Value)
+					}
+					allowed = append(allowed, m.Value)
+				}
+			}
+			for _, m := range methods[fn] {
+				if !slices.Contains(allowed, m) {
+					t.Errorf("a %s sample event of events/%s finds no trigger method (%v)", m, fn, allowed)
+				}
+			}
+			if len(methods[fn]) == 0 {
+				t.Errorf("no Function Compute sample event in events/%s", fn)
+			}
+
+			zipPath := filepath.Join(dist, "fc", fn+".zip")
+			zr, err := zip.OpenReader(zipPath)
+			switch {
+			case errors.Is(err, fs.ErrNotExist) && os.Getenv("CHPASS_DIST") == "" && os.Getenv("CI") != "true":
+				t.Logf("*** %s is not built: run make package to check the handler is in it ***", zipPath)
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			if len(zr.File) != 1 || zr.File[0].Name != str("handler") || zr.File[0].Mode()&0o111 == 0 {
+				t.Fatalf("%s: want exactly the executable %s", zipPath, str("handler"))
+			}
+		})
+	}
+}
+
+// TestServerlessDevsConfiguration loads each function's CHPASS_CONFIG_YAML of
+// s.yaml as the function would: valid, with every secret a KMS secret name the
+// function reads at start, never a value.
+func TestServerlessDevsConfiguration(t *testing.T) {
+	s := renderSdevs(t)
+	raw, err := os.ReadFile(filepath.Join(root, "s.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Vars map[string]any `yaml:"vars"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	resources := child(s, "resources")
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		fn, props := resources.Content[i].Value, child(resources.Content[i+1], "props")
+		t.Run(fn, func(t *testing.T) {
+			env := child(props, "environmentVariables")
+			for j := 0; j+1 < len(env.Content); j += 2 {
+				if k := env.Content[j].Value; k != "CHPASS_CONFIG_YAML" && k != "CHPASS_KMS_ENDPOINT" {
+					t.Errorf("environment variable %s: only the configuration and the KMS endpoint belong there", k)
+				}
+			}
+			yml := child(env, "CHPASS_CONFIG_YAML")
+			if yml == nil {
+				t.Fatal("no CHPASS_CONFIG_YAML")
+			}
+			r := &recorder{prefix: "kms:", values: func(ref string) string {
+				if ref == "kms:"+doc.Vars["accessKeysSecret"].(string) {
+					return accessKeys
+				}
+				return "secret-of-" + ref
+			}}
+			cfg := parseConfig(t, yml.Value, r)
+			want := []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), "kms:" + doc.Vars["accessKeysSecret"].(string)}
+			if fn == "caller-password" {
+				want = append(want, "kms:"+doc.Vars["tokenSecret"].(string))
+			}
+			slices.Sort(want)
+			if got := r.sorted(); !slices.Equal(got, want) {
+				t.Fatalf("resolved %v, want %v", got, want)
+			}
+			if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != doc.Vars["directoryUrl"] {
+				t.Fatalf("directory corp: %+v", d.LDAP)
+			}
+			if len(cfg.AccessKeys) != 2 {
+				t.Fatalf("access keys: %d", len(cfg.AccessKeys))
+			}
+		})
+	}
+}
