@@ -192,10 +192,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.log.Error().Str("request_id", c.requestID).Str("panic_type", fmt.Sprintf("%T", v)).Msg("handler panicked")
 			status, code = h.writeError(w, r, c, errf(CodeUnknownError, ""))
 		}
-		h.log.Info().
+		h.withFunction(h.log.Info()).
 			Str("event", "request").
 			Str("request_id", c.requestID).
-			Str("function", h.opts.Function).
 			Str("platform", c.platform).
 			Str("action", c.action).
 			Str("access_key_id", c.keyID).
@@ -375,4 +374,13 @@ func writeJSON(w http.ResponseWriter, status int, requestID string, v any) {
 	w.Header().Set("X-Acs-Request-Id", requestID)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// withFunction adds the function's name, unless none was configured (the
+// Logger then carries it already).
+func (h *Handler) withFunction(ev *zerolog.Event) *zerolog.Event {
+	if h.opts.Function == "" {
+		return ev
+	}
+	return ev.Str("function", h.opts.Function)
 }

@@ -169,10 +169,9 @@ func (h *Handler) deadline(ctx context.Context) (context.Context, context.Cancel
 // audit writes one line per user of a batch.
 func (h *Handler) audit(c *call, taskID string, rs []UserResult) {
 	for _, r := range rs {
-		ev := h.log.Info().
+		ev := h.withFunction(h.log.Info()).
 			Str("event", "audit").
 			Str("request_id", c.requestID).
-			Str("function", h.opts.Function).
 			Str("action", ActionModifyUserPasswords).
 			Str("access_key_id", c.keyID).
 			Str("cluster", c.cluster).

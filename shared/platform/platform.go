@@ -43,9 +43,8 @@ const (
 
 // Options configures Run.
 type Options struct {
-	Function string         // e.g. "caller-password", for logs
-	Logger   zerolog.Logger // base logger
-	Addr     string         // local listen address; default from env CHPASS_ADDR, else DefaultAddr
+	Logger zerolog.Logger // base logger, carrying the function's name
+	Addr   string         // local listen address; default from env CHPASS_ADDR, else DefaultAddr
 }
 
 // Detect names the platform the environment selects: gateway.Lambda when AWS_LAMBDA_RUNTIME_API is
@@ -66,7 +65,7 @@ func Detect() string {
 // It returns when the local server stops (after SIGINT or SIGTERM, gracefully) and never on the clouds.
 func Run(h http.Handler, opts Options) error {
 	platform := Detect()
-	log := opts.Logger.With().Str("platform", platform).Str("function", opts.Function).Logger()
+	log := opts.Logger.With().Str("platform", platform).Logger()
 	switch platform {
 	case gateway.Lambda:
 		log.Info().Msg("starting")

@@ -28,7 +28,7 @@ func TestRunHelperProcess(t *testing.T) {
 	if os.Getenv("CHPASS_PLATFORM_HELPER") != "1" {
 		t.Skip("helper process for the Run tests")
 	}
-	err := platform.Run(echo, platform.Options{Function: "caller-password", Logger: zerolog.New(os.Stderr)})
+	err := platform.Run(echo, platform.Options{Logger: zerolog.New(os.Stderr).With().Str("function", "caller-password").Logger()})
 	if err != nil {
 		os.Exit(3)
 	}

@@ -69,7 +69,7 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	if *event != "" {
 		return invoke(ctx, h, *event, stdout, stderr)
 	}
-	if err := platform.Run(h, platform.Options{Function: function, Logger: app.Logger}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := platform.Run(h, platform.Options{Logger: app.Logger}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		app.Logger.Error().Err(err).Msg("platform stopped")
 		return 1
 	}
