@@ -136,21 +136,42 @@ func Open(opts Options) (*Store, error) {
 		}
 		return nil, password.Wrap(code, fmt.Errorf("%s: %w", op, err), "The password store is unavailable.")
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	// A store that is already set up is only read: no write transaction, and so
+	// no fsync, on every start of a function.
+	ready := false
+	err = db.View(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketUsers, bucketTasks, bucketTaskIndex} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+			if tx.Bucket(name) == nil {
+				return nil
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if len(v) != 8 || binary.BigEndian.Uint64(v) > schemaVersion {
-				return password.Errorf(password.EINTERNAL, "The password store was written by a newer version.")
-			}
+		v := tx.Bucket(bucketMeta).Get(keySchema)
+		if v == nil {
 			return nil
 		}
-		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
+		if len(v) != 8 || binary.BigEndian.Uint64(v) > schemaVersion {
+			return password.Errorf(password.EINTERNAL, "The password store was written by a newer version.")
+		}
+		ready = true
+		return nil
 	})
+	if err == nil && !ready {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketMeta, bucketUsers, bucketTasks, bucketTaskIndex} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			meta := tx.Bucket(bucketMeta)
+			if v := meta.Get(keySchema); v != nil {
+				if len(v) != 8 || binary.BigEndian.Uint64(v) > schemaVersion {
+					return password.Errorf(password.EINTERNAL, "The password store was written by a newer version.")
+				}
+				return nil
+			}
+			return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
+		})
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, storeError(op, err)

@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"chpass/shared/embedded"
 	"chpass/shared/password"
@@ -923,4 +926,69 @@ func TestCanceledContext(t *testing.T) {
 	}
 	// Nothing changed.
 	wantCode(t, s.ChangePassword(context.Background(), "alice", "p0", "p1"), "")
+}
+
+// TestOpen_ExistingStoreIsOnlyRead reopens a seeded store and seeds the same users
+// again, as every start of a function does: the file must not change (no write
+// transaction, no fsync, on a warm path that runs at each cold start).
+func TestOpen_ExistingStoreIsOnlyRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chpass.db")
+	s, err := embedded.Open(embedded.Options{Path: path, Argon2: cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnsure(t, s, "alice", "Alice-Old-Pass1!")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = embedded.Open(embedded.Options{Path: path, Argon2: cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created, err := s.EnsureUser(context.Background(), "alice", "Alice-Old-Pass1!"); err != nil || created {
+		t.Fatalf("EnsureUser of an existing user: created %v, %v", created, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("reopening a ready store wrote to it")
+	}
+}
+
+// TestOpen_NewerSchema refuses a store a newer version wrote, without touching it.
+func TestOpen_NewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chpass.db")
+	s, err := embedded.Open(embedded.Options{Path: path, Argon2: cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 99))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = embedded.Open(embedded.Options{Path: path, Argon2: cheap})
+	wantCode(t, err, password.EINTERNAL)
+	if err == nil || !strings.Contains(password.ErrorMessage(err), "newer version") {
+		t.Fatalf("err = %v, want a newer-version refusal", err)
+	}
 }
