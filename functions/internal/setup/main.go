@@ -57,6 +57,11 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", function, err)
+		if *event == "" {
+			if rerr := platform.ReportInitError(ctx, fmt.Errorf("%s: %w", function, err)); rerr != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", function, rerr)
+			}
+		}
 		return 1
 	}
 	defer app.Close()
@@ -64,6 +69,11 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	h, err := build(ctx, app)
 	if err != nil {
 		app.Logger.Error().Err(err).Msg("cannot build the function")
+		if *event == "" {
+			if rerr := platform.ReportInitError(ctx, fmt.Errorf("%s: %w", function, err)); rerr != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", function, rerr)
+			}
+		}
 		return 1
 	}
 	if *event != "" {
