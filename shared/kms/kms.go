@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,7 +24,7 @@ import (
 )
 
 // DefaultTimeout bounds each GetSecretValue.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = 4 * time.Second
 
 // Prefix starts every reference the Resolver serves.
 const Prefix = "kms:"
@@ -235,7 +236,19 @@ func splitEndpoint(ep string) (scheme, host string, err error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
 		return "", "", fmt.Errorf("CHPASS_KMS_ENDPOINT: want host[:port] or http(s)://host[:port], not %q", ep)
 	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return "", "", fmt.Errorf("CHPASS_KMS_ENDPOINT: plain http is for a loopback test server only, not %q: the query carries the signature and STS token, the answer the secret", u.Host)
+	}
 	return strings.ToUpper(u.Scheme), u.Host, nil
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // describe turns a GetSecretValue error into an *Error that holds neither the
@@ -245,6 +258,10 @@ func describe(name string, timeout time.Duration, err error) error {
 	var se *sdkerrors.ServerError
 	var ce *sdkerrors.ClientError
 	switch {
+	case errors.As(err, &se) && se.ErrorCode() == "":
+		// Not KMS's JSON error: a proxy's page may echo the request URL, so
+		// only the status is told.
+		return &Error{Name: name, Status: se.HttpStatus(), Err: fmt.Errorf("HTTP %d without a KMS error body%w", se.HttpStatus(), noText{err})}
 	case errors.As(err, &se):
 		msg := se.Message()
 		// A signature error quotes the string to sign, which holds the STS token.

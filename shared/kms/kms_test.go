@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -149,6 +150,12 @@ func TestResolverCachesEachSecret(t *testing.T) {
 func TestResolverEnvironment(t *testing.T) {
 	const name = "chpass/env"
 	f := newFake(t, token, 0, map[string]kmstest.Secret{name: {Data: canary}})
+	// A proxy's error page that echoes the request, signature and token included.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, "<html>bad gateway for %s</html>", r.URL.RequestURI())
+	}))
+	t.Cleanup(proxy.Close)
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -169,6 +176,8 @@ func TestResolverEnvironment(t *testing.T) {
 		{name: "ErrSDKDebug", env: map[string]string{"DEBUG": "tls,sdk"}, errHas: "DEBUG names sdk"},
 		{name: "OtherDebug", env: map[string]string{"DEBUG": "sdkx"}, requests: 1},
 		{name: "ErrUnreachable", env: map[string]string{"CHPASS_KMS_ENDPOINT": "http://127.0.0.1:1"}, errHas: "connection refused"},
+		{name: "ErrPlainHTTPRemote", env: map[string]string{"CHPASS_KMS_ENDPOINT": "http://kms.example.com"}, errHas: "plain http is for a loopback test server only"},
+		{name: "ErrProxyPage", env: map[string]string{"CHPASS_KMS_ENDPOINT": proxy.URL}, errHas: "HTTP 502 without a KMS error body"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultTimeout bounds each GetSecretValue, retries included.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = 4 * time.Second
 
 // ErrNoCredentials reports that the environment holds no AWS credentials:
 // AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is unset.
@@ -166,10 +166,7 @@ func (r *Resolver) describe(ctx context.Context, arn string, err error) error {
 	var deser *smithy.DeserializationError
 	switch {
 	case errors.As(err, &api):
-		msg := api.ErrorMessage()
-		if msg == "" {
-			msg = "(no message)"
-		}
+		msg := safeMessage(api.ErrorMessage())
 		return &Error{ARN: arn, Code: api.ErrorCode(), Err: fmt.Errorf("%s%w", msg, noText{err})}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &Error{ARN: arn, Err: fmt.Errorf("no answer within %v: %w", r.timeout, ctx.Err())}
@@ -181,6 +178,24 @@ func (r *Resolver) describe(ctx context.Context, arn string, err error) error {
 	default:
 		return &Error{ARN: arn, Err: err}
 	}
+}
+
+// safeMessage is the first line of an AWS error message, at most 300 bytes: a
+// signature mismatch goes on to quote the canonical request, whose signed headers
+// hold the session token, and the string to sign.
+func safeMessage(msg string) string {
+	msg, _, _ = strings.Cut(msg, "\n")
+	if i := strings.Index(msg, "The Canonical String"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.TrimSpace(msg)
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "…"
+	}
+	if msg == "" {
+		return "(no message)"
+	}
+	return msg
 }
 
 // client returns the Secrets Manager client of region, built on first use.

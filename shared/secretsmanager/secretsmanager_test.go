@@ -200,6 +200,10 @@ func TestResolverEnvironment(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.errHas) || !strings.Contains(err.Error(), id) {
 					t.Fatalf("err = %v, want one naming the ARN and %q", err, tt.errHas)
 				}
+				// AWS's signature mismatch quotes the canonical request, session token included.
+				if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "Canonical String") {
+					t.Fatalf("the error quotes the signed request: %v", err)
+				}
 			case err != nil || got != canary:
 				t.Fatalf("Resolve = %q, %v", got, err)
 			}

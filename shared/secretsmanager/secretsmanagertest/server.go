@@ -196,7 +196,17 @@ func (s *Server) checkSignature(r *http.Request, body []byte) (code, msg string)
 		return badSig, err.Error()
 	}
 	if auth != re.Header.Get("Authorization") {
-		return badSig, "The request signature we calculated does not match the signature you provided."
+		// As AWS answers: the message goes on to quote the canonical request,
+		// whose signed headers include X-Amz-Security-Token, and the string to sign.
+		var canon strings.Builder
+		fmt.Fprintf(&canon, "%s\n%s\n\n", r.Method, r.URL.Path)
+		for _, h := range strings.Split(fields["SignedHeaders"], ";") {
+			fmt.Fprintf(&canon, "%s:%s\n", h, strings.Join(r.Header.Values(h), ","))
+		}
+		return badSig, "The request signature we calculated does not match the signature you provided. " +
+			"Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n" +
+			"The Canonical String for this request should have been\n'" + canon.String() + "'\n\n" +
+			"The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" + r.Header.Get("X-Amz-Date") + "\n" + scope + "'\n"
 	}
 	return "", ""
 }
