@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -214,7 +215,10 @@ func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, er
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("yaml: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, fmt.Errorf("yaml: %s", yamlMessage(err))
+	}
+	if err := onlyDocument(dec); err != nil {
+		return nil, err
 	}
 	if err := validate(&cfg); err != nil {
 		return nil, err
@@ -245,8 +249,14 @@ func (c *Config) addAccessKeysFrom() error {
 	var from accessKeyList
 	dec := yaml.NewDecoder(strings.NewReader(c.AccessKeysFrom.Reveal()))
 	dec.KnownFields(true)
-	if err := dec.Decode(&from.Keys); err != nil || len(from.Keys) == 0 {
+	if err := dec.Decode(&from.Keys); err != nil || len(from.Keys) == 0 || onlyDocument(dec) != nil {
 		return errors.New("access_keys_from: the secret is not a YAML or JSON list of access keys (id, secret, user, actions, clusters)")
+	}
+	for i, k := range from.Keys {
+		// A reference here would be taken as the secret itself: refuse it.
+		if refPattern.MatchString(strings.TrimSpace(k.Secret.Reveal())) {
+			return fmt.Errorf("access_keys_from[%d].secret: references are not resolved inside access_keys_from; hold the secret itself", i)
+		}
 	}
 	var msgs []string
 	if err := newValidator().Struct(&from); err != nil {
@@ -258,8 +268,9 @@ func (c *Config) addAccessKeysFrom() error {
 			msgs = append(msgs, describe(fe))
 		}
 	}
+	inline := len(c.AccessKeys)
 	c.AccessKeys = append(c.AccessKeys, from.Keys...)
-	msgs = append(msgs, checkAccessKeys(c.AccessKeys)...)
+	msgs = append(msgs, checkAccessKeys(c.AccessKeys, inline)...)
 	if len(msgs) > 0 {
 		return errors.New(strings.Join(msgs, "; "))
 	}
@@ -357,19 +368,44 @@ func describe(fe validator.FieldError) string {
 }
 
 // checkAccessKeys checks that no key repeats and that each says what it is for.
-func checkAccessKeys(keys []AccessKey) []string {
+// The keys from inline on came from access_keys_from, and are named so.
+func checkAccessKeys(keys []AccessKey, inline int) []string {
+	name := func(i int) string {
+		if i >= inline {
+			return fmt.Sprintf("access_keys_from[%d]", i-inline)
+		}
+		return fmt.Sprintf("access_keys[%d]", i)
+	}
 	var msgs []string
 	seen := map[string]bool{}
 	for i, k := range keys {
 		if seen[k.ID] {
-			msgs = append(msgs, fmt.Sprintf("access_keys[%d].id: repeats an earlier key", i))
+			msgs = append(msgs, name(i)+".id: repeats an earlier key")
 		}
 		seen[k.ID] = true
 		if k.User == "" && len(k.Actions) == 0 {
-			msgs = append(msgs, fmt.Sprintf("access_keys[%d]: needs user (self-service) or actions (admin)", i))
+			msgs = append(msgs, name(i)+": needs user (self-service) or actions (admin)")
 		}
 	}
 	return msgs
+}
+
+// onlyDocument fails when dec holds a second YAML document, which would be dropped.
+func onlyDocument(dec *yaml.Decoder) error {
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("yaml: more than one document (a line ---): keep the configuration in one")
+	}
+	return nil
+}
+
+// yamlValue is how yaml.v3 quotes a value in its errors.
+var yamlValue = regexp.MustCompile("`[^`]*`")
+
+// yamlMessage is a yaml.v3 error without the values it quotes, which may be
+// secrets: "line 3: cannot unmarshal !!str into ...".
+func yamlMessage(err error) string {
+	return yamlValue.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "a value")
 }
 
 // crossCheck checks what spans several keys.
@@ -387,7 +423,7 @@ func crossCheck(cfg *Config) []string {
 			msgs = append(msgs, fmt.Sprintf("clusters[%s].directory: %q is neither %q nor a key of directories", id, d, Embedded))
 		}
 	}
-	msgs = append(msgs, checkAccessKeys(cfg.AccessKeys)...)
+	msgs = append(msgs, checkAccessKeys(cfg.AccessKeys, len(cfg.AccessKeys))...)
 	names := map[string]bool{}
 	for i, u := range cfg.Users {
 		if names[u.Name] {

@@ -103,9 +103,10 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"UnknownDirectory", "clusters:\n  c1:\n    status: running\n    directory: corp\n", "clusters[c1].directory: \"corp\" is neither"},
 		{"BadUserName", "users:\n  - {name: 'a)(uid=*', password: x}\n", "users[0].name:"},
 		{"UnsetEnv", "users:\n  - {name: alice, password: '${CHPASS_SURELY_UNSET_VAR}'}\n", "users[0].password: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
-		{"NoResolver", "tokens:\n  hs256_secret: ${arn:aws:secretsmanager:x}\n", "tokens.hs256_secret: no resolver serves"},
+		{"NoResolver", "tokens:\n  hs256_secret: ${arn:aws:secretsmanager:x}\n", "tokens.hs256_secret: no resolver serves this reference"},
 		{"BracesUnsetEnv", "tokens:\n  hs256_secret: '{{CHPASS_SURELY_UNSET_VAR}}'\n", "tokens.hs256_secret: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
-		{"BracesNoResolver", "access_keys_from: '{{kms:chpass/keys}}'\n", "access_keys_from: no resolver serves ${kms:chpass/keys}"},
+		{"BracesNoResolver", "access_keys_from: '{{kms:chpass/keys}}'\n", "access_keys_from: no resolver serves this reference"},
+		{"SecondDocument", "log_level: info\n---\nstore: {path: /tmp/x.db}\n", "yaml: more than one document"},
 		{"BadTaskKey", "tasks:\n  key: c2hvcnQ=\n", "tasks.key: must be the base64 of 32 bytes"},
 		{"BadLogLevel", "log_level: loud\n", "log_level: must be one of"},
 		{"LDAPWithoutSettings", "directories:\n  corp: {type: ldap}\n", "directories[corp].ldap: is required"},
@@ -183,6 +184,8 @@ func TestAccessKeysFrom(t *testing.T) {
 		"empty-sk":  `[{"id":"AKALICE","secret":"","user":"alice"}]`,
 		"no-use":    `[{"id":"AKALICE","secret":"` + canary + `"}]`,
 		"repeat":    `[{"id":"AKFILE","secret":"` + canary + `","user":"bob"}]`,
+		"reference": `[{"id":"AKREF","secret":"${SELF_SK}","user":"bob"}]`,
+		"two-docs":  "- {id: AKALICE, secret: " + canary + ", user: alice}\n---\n- {id: AKB, secret: x, user: b}\n",
 		"empty":     `[]`,
 	}
 	vault := ResolverFunc(func(_ context.Context, ref string) (string, bool, error) {
@@ -205,8 +208,10 @@ func TestAccessKeysFrom(t *testing.T) {
 		{"UnknownField", "access_keys_from: ${vault:unknown}\n", nil, "access_keys_from: the secret is not a YAML or JSON list"},
 		{"EmptyList", "access_keys_from: ${vault:empty}\n", nil, "access_keys_from: the secret is not a YAML or JSON list"},
 		{"EmptySecret", "access_keys_from: ${vault:empty-sk}\n", nil, "access_keys_from[0].secret: is required"},
-		{"NoUse", "access_keys_from: ${vault:no-use}\n", nil, "access_keys[0]: needs user (self-service) or actions (admin)"},
-		{"RepeatsFileKey", fileKey + "access_keys_from: ${vault:repeat}\n", nil, "access_keys[1].id: repeats an earlier key"},
+		{"NoUse", "access_keys_from: ${vault:no-use}\n", nil, "access_keys_from[0]: needs user (self-service) or actions (admin)"},
+		{"RepeatsFileKey", fileKey + "access_keys_from: ${vault:repeat}\n", nil, "access_keys_from[0].id: repeats an earlier key"},
+		{"ReferenceInside", "access_keys_from: ${vault:reference}\n", nil, "access_keys_from[0].secret: references are not resolved inside access_keys_from"},
+		{"TwoDocuments", "access_keys_from: ${vault:two-docs}\n", nil, "access_keys_from: the secret is not a YAML or JSON list"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,6 +265,28 @@ func TestReferenceForms(t *testing.T) {
 			}
 			if got := cfg.Tokens.HS256Secret.Reveal(); got != tt.want {
 				t.Fatalf("resolved to %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestErrorsDoNotQuoteValues feeds values in the wrong place, and references no
+// resolver serves: the errors name the key and line, never the value.
+func TestErrorsDoNotQuoteValues(t *testing.T) {
+	const canary = "Hunter2-CANARY-secret"
+	tests := []struct{ name, yml, want string }{
+		{"ScalarForMapping", "tokens: " + canary + "\n", "line 1: cannot unmarshal !!str a value"},
+		{"ScalarForList", "users: " + canary + "\n", "line 1: cannot unmarshal !!str a value"},
+		{"LiteralThatLooksLikeAReference", "tokens:\n  hs256_secret: '{{" + canary + "}}'\n", "tokens.hs256_secret: no resolver serves this reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.yml)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "Hunter") {
+				t.Fatalf("the error quotes the value: %v", err)
 			}
 		})
 	}

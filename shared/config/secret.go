@@ -90,5 +90,6 @@ func resolve(ctx context.Context, key string, s *Secret, resolvers []Resolver) e
 		s.value = v
 		return nil
 	}
-	return fmt.Errorf("%s: no resolver serves ${%s}", key, ref)
+	// The value is not echoed: a literal secret may merely look like a reference.
+	return fmt.Errorf("%s: no resolver serves this reference (a value of the form ${...} or {{...}} names a secret: an environment variable, arn:aws:secretsmanager:..., kms:...)", key)
 }

@@ -44,6 +44,10 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 		clock = func() time.Time { return t }
 	}
 	inline := os.Getenv(ConfigYAMLEnv)
+	if *configPath != "" && inline != "" {
+		fmt.Fprintf(stderr, "%s: both a configuration file (-config or CHPASS_CONFIG) and %s are set: set one\n", function, ConfigYAMLEnv)
+		return 2
+	}
 	if *configPath == "" && inline == "" {
 		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo), or set %s\n", function, ConfigYAMLEnv)
 		return 2

@@ -50,7 +50,7 @@ func TestRunFlags(t *testing.T) {
 
 // TestRunInlineConfig runs a function on the configuration in $CHPASS_CONFIG_YAML,
 // as template.yaml and s.yaml deploy it, and checks that a bad one is refused
-// naming the variable and the key, and that a file named by -config wins.
+// naming the variable and the key, and that it never competes with a file.
 func TestRunInlineConfig(t *testing.T) {
 	demo, err := os.ReadFile("../../local/demo.yaml")
 	if err != nil {
@@ -70,7 +70,7 @@ func TestRunInlineConfig(t *testing.T) {
 		{"Inline", good, []string{"-config", "", "-event", event, "-now", "2026-11-24T04:10:00Z"}, 0, `"statusCode":200`, ""},
 		{"InlineBadKey", strings.Replace(good, "concurrency: 8", "concurrency: 0", 1), []string{"-config", "", "-event", event}, 1, "", "config CHPASS_CONFIG_YAML: batch.concurrency: must be at least 1"},
 		{"InlineUnknownKey", "stor:\n  path: /tmp/x.db\n", []string{"-config", "", "-event", event}, 1, "", "field stor not found"},
-		{"FileWins", "not: [valid", []string{"-config", "/nonexistent.yaml"}, 1, "", "/nonexistent.yaml"},
+		{"NotBoth", good, []string{"-config", "/nonexistent.yaml"}, 2, "", "both a configuration file (-config or CHPASS_CONFIG) and CHPASS_CONFIG_YAML are set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
