@@ -155,6 +155,8 @@ func parseConfig(tb testing.TB, yml string, r *recorder) *config.Config {
 	return cfg
 }
 
-// accessKeys is what the access keys secret holds in these tests.
-const accessKeys = `[{"id":"AKSELF","secret":"sk-self-0123456789","user":"alice"},
- {"id":"AKADMIN","secret":"sk-admin-0123456789","actions":["ModifyUserPasswords","ListUsers"],"clusters":["*"]}]`
+// selfServiceKeys and adminKeys are what the two access key secrets hold in these tests.
+const (
+	selfServiceKeys = `[{"id":"AKSELF","secret":"sk-self-0123456789","user":"alice"}]`
+	adminKeys       = `[{"id":"AKADMIN","secret":"sk-admin-0123456789","actions":["ModifyUserPasswords","ListUsers"],"clusters":["*"]}]`
+)

@@ -22,7 +22,8 @@ var samParams = map[string]string{
 	"DirectoryBindDn":            "cn=chpass,ou=services,dc=example,dc=org",
 	"DirectoryUserDnTemplate":    "uid=%s,ou=people,dc=example,dc=org",
 	"DirectoryPasswordSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/directory-AbCdEf",
-	"AccessKeysSecretArn":        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/access-keys-GhIjKl",
+	"SelfServiceKeysSecretArn":   "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/self-service-keys-GhIjKl",
+	"AdminKeysSecretArn":         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/admin-keys-StUvWx",
 	"TokenSecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
 	"TokenIssuer":                "https://idp.example.org",
 	"SecretsKmsKeyArn":           "",
@@ -227,15 +228,18 @@ func TestSAMConfiguration(t *testing.T) {
 				}
 				yml, _ := c.eval(t, child(env, "CHPASS_CONFIG_YAML")).(string)
 				r := &recorder{prefix: "arn:aws:secretsmanager:", values: func(ref string) string {
-					if ref == params["AccessKeysSecretArn"] {
-						return accessKeys
+					switch ref {
+					case params["SelfServiceKeysSecretArn"]:
+						return selfServiceKeys
+					case params["AdminKeysSecretArn"]:
+						return adminKeys
 					}
 					return "secret-of-" + ref
 				}}
 				cfg := parseConfig(t, yml, r)
 
 				var want []string
-				for _, p := range []string{"DirectoryPasswordSecretArn", "AccessKeysSecretArn", "TokenSecretArn"} {
+				for _, p := range []string{"DirectoryPasswordSecretArn", "SelfServiceKeysSecretArn", "AdminKeysSecretArn", "TokenSecretArn"} {
 					if strings.Contains(yml, "${"+params[p]+"}") && params[p] != "" {
 						want = append(want, params[p])
 					}
@@ -247,8 +251,14 @@ func TestSAMConfiguration(t *testing.T) {
 				if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != params["DirectoryUrl"] || d.LDAP.BindPassword != "secret-of-"+params["DirectoryPasswordSecretArn"] {
 					t.Fatalf("directory corp: %+v", d.LDAP)
 				}
-				if len(cfg.AccessKeys) != 2 {
-					t.Fatalf("access keys: %d", len(cfg.AccessKeys))
+				if len(cfg.AccessKeys) == 0 {
+					t.Fatal("no access keys")
+				}
+				// Each function reads only its own kind of keys: the portal's function
+				// never holds an administrator's key, nor the reverse.
+				self, admin := strings.Contains(yml, params["SelfServiceKeysSecretArn"]), strings.Contains(yml, params["AdminKeysSecretArn"])
+				if self == admin || self != (fn.Dir == "caller-password") {
+					t.Fatalf("%s reads self-service keys %v, admin keys %v", fn.Dir, self, admin)
 				}
 				switch fn.Dir {
 				case "caller-password":
@@ -309,4 +319,62 @@ func fmtList(v any) string {
 		return strings.Join(s, " ")
 	}
 	return ""
+}
+
+// TestSAMParameters checks the parameters' constraints as CloudFormation would
+// apply them: the sample deployment passes, and the values an operator gets
+// wrong are refused before anything is created.
+func TestSAMParameters(t *testing.T) {
+	params := child(readYAML(t, "template.yaml"), "Parameters")
+	allowed := func(name, value string) bool {
+		p := child(params, name)
+		if p == nil {
+			t.Fatalf("no parameter %s", name)
+		}
+		if pat := child(p, "AllowedPattern"); pat != nil && !regexp.MustCompile(pat.Value).MatchString(value) {
+			return false
+		}
+		if vals := child(p, "AllowedValues"); vals != nil {
+			ok := false
+			for _, v := range vals.Content {
+				ok = ok || v.Value == value
+			}
+			return ok
+		}
+		return true
+	}
+	for i := 0; i+1 < len(params.Content); i += 2 {
+		name := params.Content[i].Value
+		v, ok := samParams[name]
+		if !ok {
+			if name != "SubnetIds" && name != "SecurityGroupIds" {
+				t.Errorf("parameter %s has no sample value", name)
+			}
+			continue
+		}
+		if !allowed(name, v) {
+			t.Errorf("%s=%q: the sample deployment is refused", name, v)
+		}
+	}
+	refused := []struct{ name, value string }{
+		{"DirectoryPasswordSecretArn", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/directory"},
+		{"SelfServiceKeysSecretArn", "chpass/self-service-keys"},
+		{"AdminKeysSecretArn", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/admin-keys-StUvWx\n"},
+		{"TokenSecretArn", "arn:aws:ssm:eu-west-1:123456789012:parameter/token"},
+		{"DirectoryUrl", "http://ldap.corp.internal"},
+		{"DirectoryUrl", `ldaps://ldap.corp.internal"`},
+		{"DirectoryBindDn", `cn=chpass\,x,dc=example,dc=org`},
+		{"DirectoryBindDn", `cn="chpass",dc=example,dc=org`},
+		{"DirectoryUserDnTemplate", "uid=alice,ou=people,dc=example,dc=org"},
+		{"DirectoryStartTls", "yes"},
+		{"ClusterId", "ehpc: {directory: evil}"},
+		{"LogRetentionInDays", "2"},
+	}
+	for _, tt := range refused {
+		t.Run("Refuses"+tt.name, func(t *testing.T) {
+			if allowed(tt.name, tt.value) {
+				t.Fatalf("%s=%q is allowed", tt.name, tt.value)
+			}
+		})
+	}
 }

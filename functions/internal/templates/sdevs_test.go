@@ -87,6 +87,13 @@ func TestServerlessDevs(t *testing.T) {
 	if dist == "" {
 		dist = filepath.Join(root, "dist")
 	}
+	var roles []string
+	defer func() {
+		slices.Sort(roles)
+		if len(slices.Compact(roles)) != len(names) {
+			t.Errorf("roles %v: want one per function, each reading only its own secrets", roles)
+		}
+	}()
 	for _, fn := range names {
 		t.Run(fn, func(t *testing.T) {
 			res := child(resources, fn)
@@ -121,6 +128,10 @@ func TestServerlessDevs(t *testing.T) {
 			}
 			if str("region") == "" || str("functionName") == "" || str("role") == "" {
 				t.Error("region, functionName and role are required")
+			}
+			roles = append(roles, str("role"))
+			if rc := path(p, "concurrencyConfig", "reservedConcurrency"); rc == nil || atoi(rc.Value) < 1 {
+				t.Error("concurrencyConfig.reservedConcurrency: want a ceiling on instances")
 			}
 			vpc := child(p, "vpcConfig")
 			if path(vpc, "vpcId") == nil || path(vpc, "securityGroupId") == nil || path(vpc, "vSwitchIds") == nil || len(path(vpc, "vSwitchIds").Content) == 0 {
@@ -177,6 +188,9 @@ func TestServerlessDevs(t *testing.T) {
 	}
 }
 
+// atoi is strconv.Atoi, 0 on error.
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
 // TestServerlessDevsConfiguration loads each function's CHPASS_CONFIG_YAML of
 // s.yaml as the function would: valid, with every secret a KMS secret name the
 // function reads at start, never a value.
@@ -206,16 +220,21 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			if yml == nil {
 				t.Fatal("no CHPASS_CONFIG_YAML")
 			}
+			self, admin := "kms:"+doc.Vars["selfServiceKeysSecret"].(string), "kms:"+doc.Vars["adminKeysSecret"].(string)
 			r := &recorder{prefix: "kms:", values: func(ref string) string {
-				if ref == "kms:"+doc.Vars["accessKeysSecret"].(string) {
-					return accessKeys
+				switch ref {
+				case self:
+					return selfServiceKeys
+				case admin:
+					return adminKeys
 				}
 				return "secret-of-" + ref
 			}}
 			cfg := parseConfig(t, yml.Value, r)
-			want := []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), "kms:" + doc.Vars["accessKeysSecret"].(string)}
+			// Each function reads only its own kind of access keys.
+			want := []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), admin}
 			if fn == "caller-password" {
-				want = append(want, "kms:"+doc.Vars["tokenSecret"].(string))
+				want = []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), self, "kms:" + doc.Vars["tokenSecret"].(string)}
 			}
 			slices.Sort(want)
 			if got := r.sorted(); !slices.Equal(got, want) {
@@ -224,7 +243,7 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != doc.Vars["directoryUrl"] {
 				t.Fatalf("directory corp: %+v", d.LDAP)
 			}
-			if len(cfg.AccessKeys) != 2 {
+			if len(cfg.AccessKeys) != 1 {
 				t.Fatalf("access keys: %d", len(cfg.AccessKeys))
 			}
 		})
