@@ -104,7 +104,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"BadUserName", "users:\n  - {name: 'a)(uid=*', password: x}\n", "users[0].name:"},
 		{"UnsetEnv", "users:\n  - {name: alice, password: '${CHPASS_SURELY_UNSET_VAR}'}\n", "users[0].password: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
 		{"NoResolver", "tokens:\n  hs256_secret: ${arn:aws:secretsmanager:x}\n", "tokens.hs256_secret: no resolver serves this reference"},
-		{"BracesUnsetEnv", "tokens:\n  hs256_secret: '{{CHPASS_SURELY_UNSET_VAR}}'\n", "tokens.hs256_secret: cannot resolve ${CHPASS_SURELY_UNSET_VAR}"},
+		{"BracesUnsetEnv", "tokens:\n  hs256_secret: '{{CHPASS_SURELY_UNSET_VAR}}'\n", "tokens.hs256_secret: cannot resolve {{CHPASS_SURELY_UNSET_VAR}}"},
 		{"BracesNoResolver", "access_keys_from: '{{kms:chpass/keys}}'\n", "access_keys_from: no resolver serves this reference"},
 		{"SecondDocument", "log_level: info\n---\nstore: {path: /tmp/x.db}\n", "yaml: more than one document"},
 		{"BadTaskKey", "tasks:\n  key: c2hvcnQ=\n", "tasks.key: must be the base64 of 32 bytes"},

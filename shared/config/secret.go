@@ -75,17 +75,17 @@ func resolve(ctx context.Context, key string, s *Secret, resolvers []Resolver) e
 	if m == nil {
 		return nil
 	}
-	ref := m[1] + m[2]
+	ref, written := m[1]+m[2], strings.TrimSpace(s.value)
 	for _, r := range resolvers {
 		v, handled, err := r.Resolve(ctx, ref)
 		if !handled {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("%s: cannot resolve ${%s}: %w", key, ref, err)
+			return fmt.Errorf("%s: cannot resolve %s: %w", key, written, err)
 		}
 		if v == "" {
-			return fmt.Errorf("%s: ${%s} resolved to an empty secret", key, ref)
+			return fmt.Errorf("%s: %s resolved to an empty secret", key, written)
 		}
 		s.value = v
 		return nil

@@ -209,8 +209,8 @@ func TestConcurrentInvocations(t *testing.T) {
 
 // TestBrokenConfig starts each binary on a configuration it cannot use. setup.Main
 // reads the configuration before it hands over to the platform, so the process
-// answers no invocation and exits 1 with the reason on stderr, naming no secret; it
-// reports no Lambda init error.
+// answers no invocation and exits 1 with the reason on stderr, naming no secret; on
+// Lambda it reports the reason to /runtime/init/error first.
 func TestBrokenConfig(t *testing.T) {
 	dist := distDir(t)
 	const badKey = "e2e-not-a-task-key-canary-0123456789"
@@ -257,24 +257,7 @@ func TestBrokenConfig(t *testing.T) {
 					t.Parallel()
 					in := startFunction(t, dist, p, fn, tt.env(t, t.TempDir()))
 					in.proc.secrets = append(in.proc.secrets, badKey)
-					if code := in.proc.exitCode(t); code != 1 {
-						t.Errorf("exit code %d, want 1; output:\n%s", code, in.proc.output())
-					}
-					stderr := in.proc.stderr.String()
-					if !strings.HasPrefix(stderr, fn+": ") || !strings.Contains(stderr, tt.reason) {
-						t.Errorf("stderr %q, want %q naming %q", stderr, fn+": …", tt.reason)
-					}
-					if out := in.proc.stdout.String(); out != "" {
-						t.Errorf("stdout %q, want nothing", out)
-					}
-					select {
-					case po := <-in.rt.posts:
-						t.Errorf("posted %s %q: %s", po.kind, po.id, po.body)
-					default:
-					}
-					if s := in.rt.strayRequests(); len(s) > 0 {
-						t.Errorf("requests the runtime API does not serve: %q", s)
-					}
+					in.checkRefusedToStart(t, tt.reason)
 				})
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,8 +87,10 @@ func (p platform) executable(fn string) string {
 // Dummy cloud credentials, handed to every process as its platform hands real ones:
 // they must never show in its output.
 const (
+	awsAccessKeyID    = "ASIAE2EDUMMYACCESSKEY"
 	awsSecretKey      = "e2e-canary-aws-secret-access-key"
 	awsSessionToken   = "e2e-canary-aws-session-token"
+	aliyunAccessKeyID = "STS.E2EDummyAccessKey"
 	aliyunSecret      = "e2e-canary-alibaba-access-key-secret"
 	aliyunToken       = "e2e-canary-alibaba-security-token"
 	fcHeaderSecret    = "e2e-canary-fc-header-access-key-secret"
@@ -117,7 +120,7 @@ func (p platform) env(fn, exe, codeDir, api string) []string {
 			"LAMBDA_TASK_ROOT="+codeDir,
 			"LANG=en_US.UTF-8",
 			"TZ=:UTC",
-			"AWS_ACCESS_KEY_ID=ASIAE2EDUMMYACCESSKEY",
+			"AWS_ACCESS_KEY_ID="+awsAccessKeyID,
 			"AWS_SECRET_ACCESS_KEY="+awsSecretKey,
 			"AWS_SESSION_TOKEN="+awsSessionToken,
 		)
@@ -131,7 +134,7 @@ func (p platform) env(fn, exe, codeDir, api string) []string {
 			"FC_ACCOUNT_ID=1234567890123456",
 			"FC_INSTANCE_ID=c-e2e0123456789abcdef",
 			"FC_FUNC_CODE_PATH="+codeDir+"/",
-			"ALIBABA_CLOUD_ACCESS_KEY_ID=STS.E2EDummyAccessKey",
+			"ALIBABA_CLOUD_ACCESS_KEY_ID="+aliyunAccessKeyID,
 			"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+aliyunSecret,
 			"ALIBABA_CLOUD_SECURITY_TOKEN="+aliyunToken,
 		)
@@ -374,6 +377,7 @@ type demoConfig struct {
 		Secret string `yaml:"secret"`
 	} `yaml:"access_keys"`
 	Tokens struct {
+		Issuer      string `yaml:"issuer"`
 		HS256Secret string `yaml:"hs256_secret"`
 	} `yaml:"tokens"`
 	Tasks struct {
@@ -815,7 +819,7 @@ func (rt *runtimeAPI) next(w http.ResponseWriter, r *http.Request) {
 		h.Set("X-Fc-Region", "cn-hangzhou")
 		h.Set("X-Fc-Account-Id", "1234567890123456")
 		h.Set("X-Fc-Qualifier", "LATEST")
-		h.Set("X-Fc-Access-Key-Id", "STS.E2EDummyAccessKey")
+		h.Set("X-Fc-Access-Key-Id", aliyunAccessKeyID)
 		h.Set("X-Fc-Access-Key-Secret", fcHeaderSecret)
 		h.Set("X-Fc-Security-Token", fcHeaderToken)
 	}
@@ -919,6 +923,87 @@ func (in *instance) invoke(tb testing.TB, payload []byte) (invocation, reply) {
 		tb.Errorf("%s posted its response as %q, want application/json", in.proc.name, ct)
 	}
 	return inv, decodeReply(tb, po.body)
+}
+
+// initErrorType is the errorType a function that cannot start reports to Lambda's
+// /runtime/init/error.
+const initErrorType = "Runtime.ConfigError"
+
+// checkRefusedToStart fails tb unless the function, which cannot start, exited 1
+// without polling for an invocation, saying on stderr, after "<fn>: ", each of
+// reasons, and nothing on stdout; and, on Lambda only, reported the same to
+// /runtime/init/error as a Runtime.ConfigError, holding no secret.
+func (in *instance) checkRefusedToStart(tb testing.TB, reasons ...string) {
+	tb.Helper()
+	pr := in.proc
+	if code := pr.exitCode(tb); code != 1 {
+		tb.Errorf("exit code %d, want 1; output:\n%s", code, pr.output())
+	}
+	stderr := pr.stderr.String()
+	if !strings.HasPrefix(stderr, in.fn+": ") {
+		tb.Errorf("stderr %q, want %q", stderr, in.fn+": …")
+	}
+	for _, r := range reasons {
+		if !strings.Contains(stderr, r) {
+			tb.Errorf("stderr %q, want it naming %q", stderr, r)
+		}
+	}
+	if out := pr.stdout.String(); out != "" {
+		tb.Errorf("stdout %q, want nothing", out)
+	}
+	if n := len(in.rt.pollAgents()); n > 0 {
+		tb.Errorf("polled %d times for an invocation, want none", n)
+	}
+	var inits []post
+	for len(in.rt.posts) > 0 {
+		po := <-in.rt.posts
+		if po.kind != "init/error" {
+			tb.Errorf("posted %s %q: %s", po.kind, po.id, po.body)
+			continue
+		}
+		inits = append(inits, po)
+	}
+	if in.p.name != gateway.Lambda {
+		if len(inits) > 0 {
+			tb.Errorf("posted an init error on %s, which has no such call: %s", in.p.name, inits[0].body)
+		}
+	} else if len(inits) != 1 {
+		tb.Errorf("posted %d init errors, want 1", len(inits))
+	} else {
+		in.checkInitError(tb, inits[0], reasons)
+	}
+	if s := in.rt.strayRequests(); len(s) > 0 {
+		tb.Errorf("requests the runtime API does not serve: %q", s)
+	}
+}
+
+// checkInitError fails tb unless po is a Runtime.ConfigError naming reasons and no secret.
+func (in *instance) checkInitError(tb testing.TB, po post, reasons []string) {
+	tb.Helper()
+	var body struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if err := json.Unmarshal(po.body, &body); err != nil {
+		tb.Fatalf("init error %s: %v", po.body, err)
+	}
+	if body.ErrorType != initErrorType || po.header.Get("Lambda-Runtime-Function-Error-Type") != initErrorType {
+		tb.Errorf("init error of type %q (header %q), want %s", body.ErrorType, po.header.Get("Lambda-Runtime-Function-Error-Type"), initErrorType)
+	}
+	if !strings.HasPrefix(body.ErrorMessage, in.fn+": ") {
+		tb.Errorf("init error message %q, want %q", body.ErrorMessage, in.fn+": …")
+	}
+	for _, r := range reasons {
+		if !strings.Contains(body.ErrorMessage, r) {
+			tb.Errorf("init error message %q, want it naming %q", body.ErrorMessage, r)
+		}
+	}
+	posted := string(po.body) + "\n" + body.ErrorMessage // as sent, and with JSON's escapes undone
+	for _, s := range append(canaries(tb), in.proc.secrets...) {
+		if s != "" && strings.Contains(posted, s) {
+			tb.Errorf("the init error holds the secret %.4s…", s)
+		}
+	}
 }
 
 // checkRuntimeUse fails tb when the function polled with another platform's SDK or

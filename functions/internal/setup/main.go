@@ -43,10 +43,21 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 		}
 		clock = func() time.Time { return t }
 	}
+	// refuse says why the function cannot start, on stderr and, on a platform,
+	// to the platform too, and returns the exit code.
+	refuse := func(err error, code int) int {
+		err = fmt.Errorf("%s: %w", function, err)
+		fmt.Fprintln(stderr, err)
+		if *event == "" {
+			if rerr := platform.ReportInitError(ctx, err); rerr != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", function, rerr)
+			}
+		}
+		return code
+	}
 	inline := os.Getenv(ConfigYAMLEnv)
 	if *configPath != "" && inline != "" {
-		fmt.Fprintf(stderr, "%s: both a configuration file (-config or CHPASS_CONFIG) and %s are set: set one\n", function, ConfigYAMLEnv)
-		return 2
+		return refuse(fmt.Errorf("both a configuration file (-config or CHPASS_CONFIG) and %s are set: set one", ConfigYAMLEnv), 2)
 	}
 	if *configPath == "" && inline == "" {
 		fmt.Fprintf(stderr, "%s: no configuration: set CHPASS_CONFIG or pass -config FILE (functions/local/demo.yaml is a demo), or set %s\n", function, ConfigYAMLEnv)
@@ -60,25 +71,14 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 		app, err = LoadYAML(ctx, inline, function, stderr, Resolvers(ctx)...)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", function, err)
-		if *event == "" {
-			if rerr := platform.ReportInitError(ctx, fmt.Errorf("%s: %w", function, err)); rerr != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", function, rerr)
-			}
-		}
-		return 1
+		return refuse(err, 1)
 	}
 	defer app.Close()
 	app.Now = clock
 	h, err := build(ctx, app)
 	if err != nil {
 		app.Logger.Error().Err(err).Msg("cannot build the function")
-		if *event == "" {
-			if rerr := platform.ReportInitError(ctx, fmt.Errorf("%s: %w", function, err)); rerr != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", function, rerr)
-			}
-		}
-		return 1
+		return refuse(err, 1)
 	}
 	if *event != "" {
 		return invoke(ctx, h, *event, stdout, stderr)
