@@ -54,14 +54,6 @@ func reference(p platform, fn, secret string) string {
 	return "{{kms:" + secretID(p, fn, secret) + "}}"
 }
 
-// resolvedRef returns how an error of the configuration names that reference.
-func resolvedRef(p platform, fn, secret string) string {
-	if p.name == lambda.name {
-		return reference(p, fn, secret)
-	}
-	return "${kms:" + secretID(p, fn, secret) + "}"
-}
-
 // cloudSecrets returns the secrets fn reads at start, by name, with their values:
 // its access keys, as the JSON list access_keys_from takes, holding the demo key
 // its signed sample events name (which the configuration does not), and for
@@ -380,7 +372,7 @@ func TestCloudSecretsRefused(t *testing.T) {
 					if sent == 0 || len(signatures) != sent {
 						t.Errorf("%d requests reached the secret service, %d of them signed; want at least one, all signed", sent, len(signatures))
 					}
-					in.checkRefusedToStart(t, tt.key+": cannot resolve "+resolvedRef(p, fn, tt.secret), tt.code[p.name])
+					in.checkRefusedToStart(t, tt.key+": cannot resolve "+reference(p, fn, tt.secret), tt.code[p.name])
 				})
 			}
 		}
