@@ -66,8 +66,10 @@ package: build
 	  echo "packed $(DIST)/aws/$$fn.zip $(DIST)/fc/$$fn.zip"; done
 
 ## cfn-lint: lint template.yaml (with the SAM translator). Missing cfn-lint is loud, and fatal under CI.
+# cfn-lint is found on PATH, or where pyenv or pip put it when the shell did not add those to PATH.
+CFN_LINT ?= $(firstword $(shell command -v cfn-lint 2>/dev/null) $(wildcard $(HOME)/.pyenv/shims/cfn-lint $(HOME)/.local/bin/cfn-lint /usr/local/bin/cfn-lint))
 cfn-lint:
-	@if command -v cfn-lint >/dev/null; then cfn-lint template.yaml && echo "cfn-lint template.yaml: clean"; \
+	@if [ -n "$(CFN_LINT)" ]; then $(CFN_LINT) template.yaml && echo "cfn-lint template.yaml: clean"; \
 	elif [ "$${CI:-}" = true ]; then echo "cfn-lint is missing: CI must lint template.yaml" >&2; exit 1; \
 	else echo "*** SKIPPED: cfn-lint is not installed; template.yaml is NOT linted (pip install cfn-lint) ***" >&2; fi
 
