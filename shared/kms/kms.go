@@ -4,7 +4,6 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +20,8 @@ import (
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	alikms "github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
+
+	"chpass/shared/config"
 )
 
 // DefaultTimeout bounds each GetSecretValue.
@@ -101,29 +102,11 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (string, bool, error
 	if !hasKey {
 		return s, true, nil
 	}
-	v, err := field(s, key)
+	v, err := config.SecretField(s, key)
 	if err != nil {
 		return "", true, fmt.Errorf("kms: secret %s: %w", name, err)
 	}
 	return v, true, nil
-}
-
-// field returns the string at key of the JSON object s. Its errors name the key
-// but never quote s: encoding/json's syntax errors would.
-func field(s, key string) (string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &obj); err != nil || obj == nil {
-		return "", fmt.Errorf("JSON key %q: the secret is not a JSON object", key)
-	}
-	raw, ok := obj[key]
-	if !ok {
-		return "", fmt.Errorf("JSON key %q: not in the secret", key)
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("JSON key %q: not a string", key)
-	}
-	return v, nil
 }
 
 // secret returns the SecretData of name, from the cache or from KMS.

@@ -4,7 +4,6 @@ package secretsmanager
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
+
+	"chpass/shared/config"
 )
 
 // DefaultTimeout bounds each GetSecretValue, retries included.
@@ -92,29 +93,11 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (string, bool, error
 	if !hasKey {
 		return s, true, nil
 	}
-	v, err := field(s, key)
+	v, err := config.SecretField(s, key)
 	if err != nil {
 		return "", true, fmt.Errorf("secretsmanager: %s: %w", arn, err)
 	}
 	return v, true, nil
-}
-
-// field returns the string at key of the JSON object s. Its errors name the key
-// but never quote s: encoding/json's syntax errors would.
-func field(s, key string) (string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &obj); err != nil || obj == nil {
-		return "", fmt.Errorf("JSON key %q: the secret is not a JSON object", key)
-	}
-	raw, ok := obj[key]
-	if !ok {
-		return "", fmt.Errorf("JSON key %q: not in the secret", key)
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("JSON key %q: not a string", key)
-	}
-	return v, nil
 }
 
 // secret returns the SecretString of arn, from the cache or from the service.
