@@ -14,11 +14,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"chpass/shared/batch"
 	"chpass/shared/gateway"
 	"chpass/shared/password"
 )
@@ -94,10 +94,18 @@ type Options struct {
 	Concurrency int
 	// Tasks stores Async batches; nil answers Async=true and ListTasks with
 	// InvalidOpt.
-	Tasks TaskStore
+	Tasks batch.TaskStore
 	// TaskKey is the 32-byte AES-GCM key sealing the passwords of waiting
 	// tasks; required with Tasks.
 	TaskKey []byte
+	// TaskOwner names this handler's engine in task claims (batch.Options.Owner);
+	// default a random id.
+	TaskOwner string
+	// TaskLease is how long a claim on a task lasts (batch.Options.Lease).
+	TaskLease time.Duration
+	// Dispatch hands a queued task to whatever runs it (batch.Options.Dispatch);
+	// nil wakes the engine's Worker, which the caller must run.
+	Dispatch func(ctx context.Context, id string) error
 	// Nonces remembers SignatureNonces; default a MemoryNonces.
 	Nonces NonceStore
 	// SafetyMargin is kept free before the request's deadline; default 500ms.
@@ -115,14 +123,12 @@ type Handler struct {
 	now     func() time.Time
 	nonces  NonceStore
 	log     zerolog.Logger
-	sealer  *sealer
-	wake    chan struct{}
-	running sync.Mutex // one RunPending at a time in this process
+	batches *batch.Engine // nil without Tasks
 }
 
 // New returns a Handler for opts, or an error naming what is misconfigured.
 func New(opts Options) (*Handler, error) {
-	h := &Handler{opts: opts, keys: make(map[string]AccessKey, len(opts.AccessKeys)), log: opts.Logger, wake: make(chan struct{}, 1)}
+	h := &Handler{opts: opts, keys: make(map[string]AccessKey, len(opts.AccessKeys)), log: opts.Logger}
 	for i, k := range opts.AccessKeys {
 		if k.ID == "" {
 			return nil, fmt.Errorf("ehpcapi.New: access key %d has no ID", i)
@@ -147,11 +153,18 @@ func New(opts Options) (*Handler, error) {
 		h.nonces = &MemoryNonces{Now: h.now}
 	}
 	if opts.Tasks != nil {
-		s, err := newSealer(opts.TaskKey)
-		if err != nil {
-			return nil, fmt.Errorf("ehpcapi.New: TaskKey: %w", err)
+		if len(opts.TaskKey) != 32 {
+			return nil, fmt.Errorf("ehpcapi.New: TaskKey: must be 32 bytes (AES-256), got %d", len(opts.TaskKey))
 		}
-		h.sealer = s
+		e, err := batch.New(batch.Options{
+			Store: opts.Tasks, Key: opts.TaskKey, Resolve: h.resolve, Concurrency: h.opts.Concurrency,
+			Lease: opts.TaskLease, Owner: opts.TaskOwner, Audit: h.audit, Dispatch: opts.Dispatch,
+			Logger: h.log, Now: h.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ehpcapi.New: %w", err)
+		}
+		h.batches = e
 	}
 	return h, nil
 }
