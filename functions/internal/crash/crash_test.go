@@ -321,7 +321,9 @@ clusters:
 type round struct {
 	async bool
 	// killAfter is how many "audit_intent" lines the first server logs
-	// before it is killed (0: at once after the request was answered or sent).
+	// before it is killed (0: at once after the request was answered or sent),
+	// or how long killAfter users take by the calibration, whichever comes
+	// first: the kill does not depend on the lines the server writes.
 	killAfter int
 	// killResume kills the restarted server too, after its first audit line
 	// (Async only), so that a resumed run is itself interrupted.
@@ -345,7 +347,14 @@ func TestCrashLoopEmbedded(t *testing.T) { crashLoop(t, embeddedFixture(t)) }
 func TestCrashLoopLDAP(t *testing.T) { crashLoop(t, ldapFixture(t)) }
 
 func crashLoop(t *testing.T, f *fixture) {
+	// Calibration: a whole sync batch, not killed, measures a user's time.
 	var logs []string
+	var took time.Duration
+	t.Run("calibration", func(t *testing.T) { logs, took = runRound(t, f, 99, round{killAfter: -1}, 0) })
+	// Three times what the calibration saw: later batches check a longer
+	// password history on every reset.
+	perUser := max(3*took/time.Duration(nUsers+1), time.Millisecond)
+	t.Logf("a user takes about %v", perUser)
 	for i, r := range rounds() {
 		name := fmt.Sprintf("%02d-sync-kill-after-%d", i, r.killAfter)
 		if r.async {
@@ -354,7 +363,10 @@ func crashLoop(t *testing.T, f *fixture) {
 				name += "-and-resume"
 			}
 		}
-		ok := t.Run(name, func(t *testing.T) { logs = append(logs, runRound(t, f, i, r)...) })
+		ok := t.Run(name, func(t *testing.T) {
+			l, _ := runRound(t, f, i, r, perUser)
+			logs = append(logs, l...)
+		})
 		if !ok {
 			break
 		}
@@ -379,7 +391,9 @@ func crashLoop(t *testing.T, f *fixture) {
 // outcome is what was reported for one user.
 type outcome struct{ Name, Code string }
 
-func runRound(t *testing.T, f *fixture, i int, r round) []string {
+// runRound runs one round and returns the servers' logs and how long the
+// first server ran after the batch was sent.
+func runRound(t *testing.T, f *fixture, i int, r round, perUser time.Duration) ([]string, time.Duration) {
 	next := map[string]string{}
 	params := map[string]string{"Action": ehpcapi.ActionModifyUserPasswords, "ClusterId": cluster}
 	batch := append([]string{}, f.users[:nUsers/2]...)
@@ -398,6 +412,7 @@ func runRound(t *testing.T, f *fixture, i int, r round) []string {
 	var procs []*proc
 	p := start(t, f.cfgPath)
 	procs = append(procs, p)
+	sent := time.Now()
 	var reported []outcome
 	type answer struct {
 		status int
@@ -419,16 +434,26 @@ func runRound(t *testing.T, f *fixture, i int, r round) []string {
 		}()
 	}
 	ended := false
-	if r.killAfter > 0 {
-		end := event("task_finished")
-		if !r.async {
-			end = event("request") // the batch was answered
-		}
-		ended = p.waitLines(r.killAfter, event("audit_intent"), end, 10*time.Second)
+	end := event("task_finished")
+	if !r.async {
+		end = event("request") // the batch was answered
+	}
+	switch {
+	case r.killAfter < 0: // not killed: the batch runs to its end
+		ended = p.waitLines(1, end, end, time.Minute)
+	case r.killAfter > 0:
+		ended = p.waitLines(r.killAfter, event("audit_intent"), end, time.Duration(r.killAfter)*perUser)
+	}
+	took := time.Since(sent)
+	var a answer
+	if !r.async && ended {
+		a = <-answers // answered before the kill: read it first
 	}
 	p.kill()
 	if !r.async {
-		a := <-answers
+		if !ended {
+			a = <-answers
+		}
 		if a.err == nil {
 			// The batch ended before the kill: its answer is a report too.
 			results, _ := a.body["Results"].([]any)
@@ -475,7 +500,7 @@ func runRound(t *testing.T, f *fixture, i int, r round) []string {
 		logs = append(logs, strings.Split(p.log(), "\n")...)
 	}
 	check(t, f, r, batch, next, reported, logs, taskID)
-	return logs
+	return logs, took
 }
 
 // waitTask polls ListTasks until the task has ended.
