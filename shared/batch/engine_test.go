@@ -127,7 +127,10 @@ func names(n int) []string {
 // recorded, u2 intent recorded but the reset never made, u3 not started.
 func crashed(tb testing.TB, store batch.TaskStore, d *dir) string {
 	tb.Helper()
-	e, _ := newEngine(tb, store, d, func(o *batch.Options) { o.Owner = "dead"; o.Dispatch = func(context.Context, string) error { return nil } })
+	e, _ := newEngine(tb, store, d, func(o *batch.Options) {
+		o.Owner = "dead"
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
 	ctx := context.Background()
 	u := users(4)
 	t, err := e.Submit(ctx, "c", batch.Origin{RequestID: "R"}, u)
