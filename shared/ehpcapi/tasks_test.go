@@ -364,3 +364,38 @@ func TestCanary(t *testing.T) {
 		t.Error("no audit lines: the scenarios did not run")
 	}
 }
+
+// TestViewTaskTranslatesRecords: ListTasks shows outcomes only (not intents),
+// in the E-HPC catalog, with the task's status in E-HPC's words.
+func TestViewTaskTranslatesRecords(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	task := batch.Task{ID: "T", Cluster: "c", Kind: batch.KindReset, Status: batch.StatusPartial, Total: 5, Created: at, Updated: at,
+		Users: []batch.UserRecord{
+			{Index: 0, Name: "ok", Phase: batch.PhaseOutcome},
+			{Index: 1, Name: "checked", Phase: batch.PhaseOutcome, Checked: true},
+			{Index: 2, Name: "ghost", Phase: batch.PhaseOutcome, Code: password.ENOTFOUND, Message: "No such user."},
+			{Index: 3, Name: "unknown", Phase: batch.PhaseOutcome, Code: batch.EUNKNOWN, Message: "The change was interrupted and its outcome could not be checked."},
+			{Index: 4, Name: "pending", Phase: batch.PhaseIntent},
+		}}
+	info := viewTask(task)
+	if info.Status != TaskPartialFail || info.TaskType != TaskTypeModifyUserPasswords || info.CurrentStep != 4 || info.TotalSteps != 5 {
+		t.Errorf("info %+v", info)
+	}
+	var results []UserResult
+	if err := json.Unmarshal([]byte(info.Result), &results); err != nil {
+		t.Fatal(err)
+	}
+	want := []UserResult{
+		{Name: "ok", Code: CodeSuccess}, {Name: "checked", Code: CodeSuccess},
+		{Name: "ghost", Code: CodeUserNotExist, Message: "The specified user is not found in the domain: ghost."},
+		{Name: "unknown", Code: CodeAgentError, Message: errf(CodeAgentError, "unknown").message(), Detail: "The change was interrupted and its outcome could not be checked."},
+	}
+	if !slices.Equal(results, want) {
+		t.Errorf("Result\n got %+v\nwant %+v", results, want)
+	}
+	for s, w := range map[batch.Status]string{batch.StatusRunning: TaskProcessing, batch.StatusSucceeded: TaskSuccess, batch.StatusFailed: TaskFail} {
+		if g := taskStatus(s); g != w {
+			t.Errorf("status %s shown as %s, want %s", s, g, w)
+		}
+	}
+}
