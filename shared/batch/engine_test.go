@@ -250,14 +250,17 @@ func TestRunWithoutHolder(t *testing.T) {
 // TestRunLeavesLiveClaims: a task held by a live run elsewhere is not run; once
 // that run's lease expires, it is taken over.
 func TestRunLeavesLiveClaims(t *testing.T) {
-	store := &batchtest.Memory{}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := &batchtest.Memory{Now: clock}
 	d := &holder{dir: newDir(names(2)...)}
 	e, _ := newEngine(t, store, d, func(o *batch.Options) { o.Dispatch = func(context.Context, string) error { return nil } })
 	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.ClaimTask(context.Background(), task.ID, "elsewhere", 300*time.Millisecond); err != nil {
+	if _, err := store.ClaimTask(context.Background(), task.ID, "elsewhere", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Run(context.Background(), task.ID); err != nil {
@@ -266,7 +269,9 @@ func TestRunLeavesLiveClaims(t *testing.T) {
 	if d.count("u0")+d.count("u1") != 0 {
 		t.Fatal("ran a task that a live run holds")
 	}
-	time.Sleep(400 * time.Millisecond)
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
 	if err := e.RunPending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +284,9 @@ func TestRunLeavesLiveClaims(t *testing.T) {
 func TestRunRenewsItsLease(t *testing.T) {
 	store := &batchtest.Memory{}
 	d := &holder{dir: newDir(names(6)...)}
-	d.hook = func(string) { time.Sleep(100 * time.Millisecond) }
+	d.hook = func(string) { time.Sleep(300 * time.Millisecond) }
 	e, _ := newEngine(t, store, d, func(o *batch.Options) {
-		o.Lease, o.Concurrency = 300*time.Millisecond, 1 // the run lasts twice the lease
+		o.Lease, o.Concurrency = time.Second, 1 // the run lasts about twice the lease
 		o.Dispatch = func(context.Context, string) error { return nil }
 	})
 	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(6))
@@ -298,7 +303,7 @@ func TestRunRenewsItsLease(t *testing.T) {
 				t.Fatal(err)
 			}
 			running = false
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 			if _, err := store.ClaimTask(context.Background(), task.ID, "thief", time.Millisecond); err == nil {
 				stolen++
 				_ = store.ReleaseTask(context.Background(), task.ID, "thief")
