@@ -23,6 +23,9 @@ type dir struct {
 	pw     map[string]string
 	resets map[string]int
 	hook   func(name string)
+	// lose makes a user's reset happen but answer EUNAVAILABLE, as when the
+	// connection drops before the answer arrives.
+	lose map[string]bool
 }
 
 func newDir(names ...string) *dir {
@@ -52,6 +55,9 @@ func (d *dir) ResetPassword(_ context.Context, name, pw string) error {
 	}
 	d.pw[name] = pw
 	d.resets[name]++
+	if d.lose[name] {
+		return password.Errorf(password.EUNAVAILABLE, "The directory cannot be reached.")
+	}
 	return nil
 }
 
@@ -363,5 +369,56 @@ func TestResetAuditsBeforeAndAfter(t *testing.T) {
 	rs = batch.Reset(ctx, svc, "c", batch.Origin{}, users(2), 2, func(ev batch.AuditEvent) { seq = append(seq, ev.Name) }, nil)
 	if len(seq) != 0 || password.ErrorCode(rs[0].Err) != password.ECANCELED {
 		t.Errorf("canceled: %v %v", seq, rs)
+	}
+}
+
+// TestLostAnswerSettled: a reset that happened but whose answer was lost
+// (EUNAVAILABLE) is reported as the success it was when the directory can
+// check, in a task and in a synchronous batch; without a check it stays a
+// failure that says the directory was unavailable.
+func TestLostAnswerSettled(t *testing.T) {
+	t.Run("Task", func(t *testing.T) {
+		store := &batchtest.Memory{}
+		d := &holder{dir: newDir(names(3)...)}
+		d.lose = map[string]bool{"u1": true}
+		e, _ := newEngine(t, store, d, func(o *batch.Options) { o.Dispatch = func(context.Context, string) error { return nil } })
+		task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Run(context.Background(), task.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, recs := outcomes(t, store, task.ID)
+		if got.Status != batch.StatusSucceeded || recs["u1"].Code != "" || !recs["u1"].Checked || d.count("u1") != 1 {
+			t.Errorf("status %s, u1 %+v, resets %d", got.Status, recs["u1"], d.count("u1"))
+		}
+	})
+	for _, withHolder := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Sync/holder=%v", withHolder), func(t *testing.T) {
+			d := newDir(names(2)...)
+			d.lose = map[string]bool{"u0": true}
+			var dir password.Directory = d
+			if withHolder {
+				dir = &holder{dir: d}
+			}
+			var checked []string
+			rs := batch.Reset(context.Background(), password.NewService(password.DefaultPolicy(), dir), "c", batch.Origin{}, users(2), 2,
+				func(ev batch.AuditEvent) {
+					if ev.Checked {
+						checked = append(checked, ev.Name)
+					}
+				}, nil)
+			want := password.EUNAVAILABLE
+			if withHolder {
+				want = ""
+			}
+			if c := password.ErrorCode(rs[0].Err); c != want || password.ErrorCode(rs[1].Err) != "" {
+				t.Errorf("u0 %q (want %q), u1 %v", c, want, rs[1].Err)
+			}
+			if withHolder != (len(checked) == 1) {
+				t.Errorf("checked audit events %v", checked)
+			}
+		})
 	}
 }
