@@ -244,17 +244,20 @@ func (e *Engine) Run(ctx context.Context, id string) error {
 		Int("done", t.Done()).Msg("task running")
 	r.execute(runCtx)
 	stop()
+	r.mu.Lock()
+	lost, storeErr := r.lost, r.storeErr
+	r.mu.Unlock()
 	switch {
-	case r.lost:
+	case lost:
 		return fmt.Errorf("batch.Run %s: the claim was taken over by another run", id)
-	case runCtx.Err() != nil || r.storeErr != nil:
+	case runCtx.Err() != nil || storeErr != nil:
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer rcancel()
 		if err := e.opts.Store.ReleaseTask(rctx, id, e.opts.Owner); err != nil && password.ErrorCode(err) != ECLAIMED {
 			e.log.Error().Err(err).Str("task_id", id).Msg("cannot release a task")
 		}
-		if r.storeErr != nil {
-			return fmt.Errorf("batch.Run %s: %w", id, r.storeErr)
+		if storeErr != nil {
+			return fmt.Errorf("batch.Run %s: %w", id, storeErr)
 		}
 		return fmt.Errorf("batch.Run %s: interrupted: %w", id, context.Cause(runCtx))
 	}
@@ -272,11 +275,15 @@ type run struct {
 }
 
 // renew renews the claim every third of the lease until stop is called,
-// canceling the run when the claim is lost.
+// canceling the run when the claim is lost. stop returns once renewing has
+// stopped.
 func (r *run) renew(ctx context.Context, cancel context.CancelFunc) (stop func()) {
 	done := make(chan struct{})
 	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		tk := time.NewTicker(r.e.opts.Lease / 3)
 		defer tk.Stop()
 		for {
@@ -297,7 +304,10 @@ func (r *run) renew(ctx context.Context, cancel context.CancelFunc) (stop func()
 			}
 		}
 	}()
-	return func() { once.Do(func() { close(done) }) }
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
 }
 
 // execute runs every user without an outcome.
@@ -319,6 +329,9 @@ func (r *run) execute(ctx context.Context) {
 		holder, _ = svc.Directory().(PasswordHolder)
 	}
 	each(ctx, len(users), r.e.opts.Concurrency, func(i int) {
+		if r.stopped() {
+			return
+		}
 		u := users[i]
 		r.mu.Lock()
 		rec, seen := r.byIndex[i]

@@ -422,3 +422,94 @@ func TestLostAnswerSettled(t *testing.T) {
 		})
 	}
 }
+
+// flaky is a Memory whose RecordUser fails (unreachable) after failAfter calls.
+type flaky struct {
+	*batchtest.Memory
+	mu        sync.Mutex
+	calls     int
+	failAfter int
+}
+
+func (f *flaky) RecordUser(ctx context.Context, id, owner string, r batch.UserRecord) error {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls > f.failAfter
+	f.mu.Unlock()
+	if fail {
+		return password.Errorf(password.EUNAVAILABLE, "The task store is unavailable.")
+	}
+	return f.Memory.RecordUser(ctx, id, owner, r)
+}
+
+// TestRunStopsWhenTheStoreFails: a run that cannot record stops starting
+// users, releases its claim and reports the failure; the next run finishes
+// the task with nobody reset twice.
+func TestRunStopsWhenTheStoreFails(t *testing.T) {
+	store := &flaky{Memory: &batchtest.Memory{}, failAfter: 3} // u0 intent+outcome, u1 intent
+	d := &holder{dir: newDir(names(4)...)}
+	e, _ := newEngine(t, store, d, func(o *batch.Options) {
+		o.Concurrency = 1
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
+	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(context.Background(), task.ID); password.ErrorCode(err) != password.EUNAVAILABLE {
+		t.Fatalf("Run = %v, want the store's failure", err)
+	}
+	got, _ := outcomes(t, store, task.ID)
+	if got.Status != batch.StatusRunning || got.Owner != "" || d.count("u2")+d.count("u3") != 0 {
+		t.Fatalf("after the failure: %s owner %q, u2/u3 reset %d", got.Status, got.Owner, d.count("u2")+d.count("u3"))
+	}
+	store.mu.Lock()
+	store.failAfter = 1 << 30
+	store.mu.Unlock()
+	if err := e.Run(context.Background(), task.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, recs := outcomes(t, store, task.ID)
+	if got.Status != batch.StatusSucceeded || !recs["u1"].Checked {
+		t.Errorf("status %s, u1 %+v", got.Status, recs["u1"])
+	}
+	for _, n := range names(4) {
+		if d.count(n) != 1 {
+			t.Errorf("%s reset %d times", n, d.count(n))
+		}
+	}
+}
+
+// TestRunLostClaimStops: when another run takes the claim over (this one's
+// lease ran out), this run records nothing more and starts nobody.
+func TestRunLostClaimStops(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	store := &batchtest.Memory{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	d := &holder{dir: newDir(names(4)...)}
+	e, _ := newEngine(t, store, d, func(o *batch.Options) {
+		o.Concurrency, o.Lease = 1, time.Hour
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
+	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.hook = func(name string) {
+		if name == "u1" { // the lease runs out and another run claims the task
+			mu.Lock()
+			now = now.Add(2 * time.Hour)
+			mu.Unlock()
+			if _, err := store.ClaimTask(context.Background(), task.ID, "other", time.Hour); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := e.Run(context.Background(), task.ID); err == nil {
+		t.Fatal("Run reported success after losing its claim")
+	}
+	got, recs := outcomes(t, store, task.ID)
+	if got.Owner != "other" || recs["u1"].Phase != batch.PhaseIntent || d.count("u2")+d.count("u3") != 0 {
+		t.Errorf("owner %q, u1 %+v, u2/u3 reset %d", got.Owner, recs["u1"], d.count("u2")+d.count("u3"))
+	}
+}
