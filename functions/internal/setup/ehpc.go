@@ -25,6 +25,9 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 			if err != nil {
 				return nil, fmt.Errorf("clusters[%s]: %w", id, err)
 			}
+			if dir, err = withReset(dir, cl.Reset); err != nil {
+				return nil, fmt.Errorf("clusters[%s].reset: %w", id, err)
+			}
 			ec.Service = password.NewService(c.ClusterPolicy(id), dir)
 			if l, ok := dir.(ehpcapi.UserLister); ok {
 				ec.Users = l
