@@ -75,6 +75,7 @@ up() {
   if (exec 3<>/dev/tcp/127.0.0.1/636) 2>/dev/null; then
     echo "samba.sh: 127.0.0.1:636 is taken by another server; Samba's ports are fixed (one DC per machine)" >&2; exit 1
   fi
+  rm -f "$DIR/env"
   certs
   rm -rf "$DIR/dc"; mkdir -p "$DIR/dc/run"
   : > "$DIR/empty.conf"   # keeps Debian's /etc/samba/smb.conf out of the provisioning
