@@ -447,3 +447,61 @@ func TestADNoPasswordInErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestADHostileNames: names that a careless adapter would let match, or name,
+// some other entry, among them the victim's own DN, touch no entry, whether
+// users are found by sAMAccountName or userPrincipalName.
+func TestADHostileNames(t *testing.T) {
+	e := requireAD(t)
+	ctx := context.Background()
+	for name, cfg := range map[string]Config{"sAMAccountName": e.ldaps(), "userPrincipalName": e.startTLSUPN()} {
+		t.Run(name, func(t *testing.T) {
+			d := newDirectory(t, cfg)
+			v := e.FreshUsers(t, 1)[0]
+			before := e.Attr(t, v.Name, "pwdLastSet")
+			dn := e.UserDN(v.Name)
+			for _, n := range []string{
+				"*", "*)(", ")(", "\\", "\x00", v.Name + "\x00", dn, strings.ToLower(dn), "CN=" + v.Name, v.Name + "*", "*" + v.Name[1:],
+				v.Name + ")(sAMAccountName=*", "*)(objectClass=*", v.Name + "@*", "*@example.test", v.Name + "@example.test)(|(cn=*",
+				"\\2a", v.Name[:1] + "\\2a", "Administrator)(|(x=", "krbtgt*", v.Name + ",OU=People", "<SID=S-1-5-21>",
+			} {
+				if err := d.ChangePassword(ctx, n, v.Password, "Hostile-Pass-1x"); password.ErrorCode(err) != password.EUNAUTHORIZED {
+					t.Fatalf("change of %q: %v", n, err)
+				}
+				if err := d.ResetPassword(ctx, n, "Hostile-Pass-2x"); password.ErrorCode(err) != password.ENOTFOUND {
+					t.Fatalf("reset of %q: %v", n, err)
+				}
+				if u, err := d.LookupUser(ctx, n); password.ErrorCode(err) != password.ENOTFOUND || u != nil {
+					t.Fatalf("lookup of %q: %+v, %v", n, u, err)
+				}
+			}
+			if err := e.Bind(t, v.Name, v.Password); err != nil {
+				t.Fatalf("the victim no longer binds: %v", err)
+			}
+			if after := e.Attr(t, v.Name, "pwdLastSet"); after != before {
+				t.Fatalf("the victim's pwdLastSet changed: %s -> %s", before, after)
+			}
+		})
+	}
+}
+
+// TestADPoolProbe: an idle pooled connection is probed before reuse; Samba does
+// not implement Who am I?, so the AD dialect probes with a root DSE search, and
+// a healthy connection is kept rather than dialled anew.
+func TestADPoolProbe(t *testing.T) {
+	e := requireAD(t)
+	d := newDirectory(t, e.ldaps())
+	var dials int
+	dial := d.dialFn
+	d.dialFn = func(ctx context.Context) (conn, error) { dials++; return dial(ctx) }
+	d.pool.checkIdle = 0 // probe every reuse
+	u := e.FreshUsers(t, 1)[0]
+	for range 3 {
+		if _, err := d.LookupUser(context.Background(), u.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dials != 1 {
+		t.Fatalf("%d dials for 3 lookups: the probe failed on a healthy connection", dials)
+	}
+}
