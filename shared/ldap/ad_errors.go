@@ -38,7 +38,8 @@ const (
 	msgADDisabled    = "The account is disabled; an administrator must enable it."
 	msgADAcctExpired = "The account has expired; an administrator must extend it."
 	msgADLogonDenied = "The account may not log on at this time or from here."
-	msgADForbidden   = "The service account lacks the right to reset this user's password (Reset Password on the user's OU); or the user is protected (an administrator)."
+	msgADForbidden   = "The service account may not reset this user's password: it lacks Reset Password on the user's OU " +
+		"(and write on pwdLastSet or lockoutTime when the reset options are on), or the user is a protected administrator."
 )
 
 // errChangeUnbound says that the user's password is right but AD will not let
