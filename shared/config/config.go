@@ -110,8 +110,8 @@ type Gateway struct {
 // Directory is a directory other than the embedded store.
 type Directory struct {
 	Type string `yaml:"type" validate:"oneof=ldap"`
-	// LDAP holds the settings of an OpenLDAP directory (package ldap); its
-	// bind_password may be a ${REF}.
+	// LDAP holds the settings of an OpenLDAP or Active Directory directory
+	// (package ldap; dialect says which); its bind_password may be a ${REF}.
 	LDAP *ldap.Config `yaml:"ldap" validate:"required_if=Type ldap"`
 }
 
@@ -121,6 +121,18 @@ type Cluster struct {
 	Directory string           `yaml:"directory"`
 	Status    string           `yaml:"status" validate:"required,oneof=running stopped exception installing uninstalling upgrading"`
 	Policy    *password.Policy `yaml:"policy"`
+	// Reset says what an admin reset does besides setting the password, on an
+	// Active Directory directory.
+	Reset ClusterReset `yaml:"reset"`
+}
+
+// ClusterReset are a cluster's reset options; both off by default. They need a
+// directory of dialect active_directory.
+type ClusterReset struct {
+	// MustChange makes the user change the password at the next logon (pwdLastSet=0).
+	MustChange bool `yaml:"must_change"`
+	// Unlock unlocks a locked-out account (lockoutTime=0).
+	Unlock bool `yaml:"unlock"`
 }
 
 // Batch configures the admin batch.
@@ -155,6 +167,9 @@ func (c *Cluster) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&p); err != nil {
 		return err
 	}
+	if err := decodeKnown(n, new(plain)); err != nil {
+		return err
+	}
 	if p.Policy != nil {
 		pol := password.DefaultPolicy()
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -167,6 +182,25 @@ func (c *Cluster) UnmarshalYAML(n *yaml.Node) error {
 		p.Policy = &pol
 	}
 	*c = Cluster(p)
+	return nil
+}
+
+// decodeKnown decodes n into v refusing unknown keys, as the file's decoder
+// does: a Node's own Decode does not (a typo such as reset.must_chang would
+// otherwise pass unseen).
+func decodeKnown(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		// Its line numbers count from n: name n's line instead.
+		msg := regexp.MustCompile(`line \d+: `).ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+		msg = strings.ReplaceAll(msg, "config.plain", "the mapping")
+		return fmt.Errorf("line %d: %s", n.Line, msg)
+	}
 	return nil
 }
 
@@ -418,9 +452,28 @@ func crossCheck(cfg *Config) []string {
 	if cfg.SelfService.Directory != "" && !knownDir(cfg.SelfService.Directory) {
 		msgs = append(msgs, fmt.Sprintf("self_service.directory: %q is neither %q nor a key of directories", cfg.SelfService.Directory, Embedded))
 	}
+	for _, name := range sortedKeys(cfg.Directories) {
+		if l := cfg.Directories[name].LDAP; l != nil {
+			if err := l.Check(); err != nil {
+				for _, m := range strings.Split(err.Error(), "; ") {
+					msgs = append(msgs, fmt.Sprintf("directories[%s].ldap.%s", name, m))
+				}
+			}
+		}
+	}
 	for _, id := range sortedKeys(cfg.Clusters) {
-		if d := cfg.Clusters[id].Directory; d != "" && !knownDir(d) {
+		cl := cfg.Clusters[id]
+		if d := cl.Directory; d != "" && !knownDir(d) {
 			msgs = append(msgs, fmt.Sprintf("clusters[%s].directory: %q is neither %q nor a key of directories", id, d, Embedded))
+		}
+		if cl.Reset != (ClusterReset{}) {
+			if l := cfg.Directories[cl.Directory].LDAP; l == nil || l.Dialect != ldap.ActiveDirectory {
+				key := "must_change"
+				if !cl.Reset.MustChange {
+					key = "unlock"
+				}
+				msgs = append(msgs, fmt.Sprintf("clusters[%s].reset.%s: needs a directory of dialect %s (directories.<name>.ldap.dialect)", id, key, ldap.ActiveDirectory))
+			}
 		}
 	}
 	msgs = append(msgs, checkAccessKeys(cfg.AccessKeys, len(cfg.AccessKeys))...)

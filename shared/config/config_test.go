@@ -111,7 +111,21 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"BadLogLevel", "log_level: loud\n", "log_level: must be one of"},
 		{"LDAPWithoutSettings", "directories:\n  corp: {type: ldap}\n", "directories[corp].ldap: is required"},
 		{"LDAPBadURL", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'http://x', bind_dn: 'cn=a', bind_password: p}\n", "directories[corp].ldap.url:"},
-		{"LDAPUnsetSecret", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: '${CHPASS_UNSET_BIND}'}\n", "directories[corp].ldap.bind_password: cannot resolve"},
+		{"LDAPUnsetSecret", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: '${CHPASS_UNSET_BIND}', user_dn_template: 'uid=%s,dc=x'}\n", "directories[corp].ldap.bind_password: cannot resolve"},
+		{"LDAPNoUserLocation", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p}\n", "directories[corp].ldap.user_search: set exactly one of user_search and user_dn_template"},
+		{"ADPlain", adDir("url: 'ldap://dc1', insecure_plain: true"), "directories[ad].ldap.insecure_plain: Active Directory refuses password changes over a plain connection"},
+		{"ADNoStartTLS", adDir("url: 'ldap://dc1'"), "directories[ad].ldap.url: Active Directory changes passwords only over an encrypted connection"},
+		{"ADNameAttribute", adDir("url: 'ldaps://dc1', name_attribute: uid"), "directories[ad].ldap.name_attribute: must be sAMAccountName or userPrincipalName"},
+		{"ADNoBase", "directories:\n  ad:\n    type: ldap\n    ldap: {dialect: active_directory, url: 'ldaps://dc1', bind_dn: 'cn=a', bind_password: p}\n", "directories[ad].ldap.user_search.base: is required on Active Directory"},
+		{"ADTemplate", adDir("url: 'ldaps://dc1', user_dn_template: 'cn=%s,dc=x'"), "directories[ad].ldap.user_dn_template: Active Directory names entries by cn"},
+		{"ADExop", adDir("url: 'ldaps://dc1', use_exop: true"), "directories[ad].ldap.use_exop: Active Directory has no Password Modify operation"},
+		{"ADShadow", adDir("url: 'ldaps://dc1', shadow_last_change: true"), "directories[ad].ldap.shadow_last_change: applies to OpenLDAP"},
+		{"ADBadDialect", "directories:\n  ad:\n    type: ldap\n    ldap: {dialect: ad, url: 'ldaps://dc1', bind_dn: 'cn=a', bind_password: p, user_search: {base: 'dc=x'}}\n", "directories[ad].ldap.dialect: must be one of openldap, active_directory"},
+		{"ADPageSize", adDir("url: 'ldaps://dc1', page_size: -1"), "directories[ad].ldap.page_size: must be at least 0"},
+		{"ListGroupOnOpenLDAP", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p, user_dn_template: 'uid=%s,dc=x', list_group: 'cn=g,dc=x'}\n", "directories[corp].ldap.list_group: applies to Active Directory only"},
+		{"ResetMustChangeOnOpenLDAP", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p, user_dn_template: 'uid=%s,dc=x'}\nclusters:\n  c1: {directory: corp, status: running, reset: {must_change: true}}\n", "clusters[c1].reset.must_change: needs a directory of dialect active_directory"},
+		{"ResetUnlockOnEmbedded", "clusters:\n  c1: {directory: embedded, status: running, reset: {unlock: true}}\n", "clusters[c1].reset.unlock: needs a directory of dialect active_directory"},
+		{"ResetUnknownKey", adDir("url: 'ldaps://dc1'") + "clusters:\n  c1: {directory: ad, status: running, reset: {expire: true}}\n", "field expire not found"},
 		{"MissingTokenFile", "tokens:\n  jwks_file: /nonexistent/jwks.json\n", "tokens.jwks_file: no such file"},
 	}
 	for _, tt := range tests {
@@ -316,5 +330,31 @@ func TestSecretField(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.err)
 			}
 		})
+	}
+}
+
+// adDir is a configuration with one Active Directory directory "ad", with more
+// settings in its ldap block.
+func adDir(more string) string {
+	return "directories:\n  ad:\n    type: ldap\n    ldap: {dialect: active_directory, bind_dn: 'cn=a', bind_password: p, user_search: {base: 'OU=People,DC=x'}, " + more + "}\n"
+}
+
+// TestADClusterResetOptions: an Active Directory directory with its defaults,
+// and a cluster that resets with both options.
+func TestADClusterResetOptions(t *testing.T) {
+	yml := adDir("url: 'ldaps://dc1', list_group: 'CN=hpc,OU=Groups,DC=x'") +
+		"clusters:\n  c1: {directory: ad, status: running, reset: {must_change: true, unlock: true}}\n  c2: {directory: ad, status: running}\n"
+	cfg, err := Parse(context.Background(), strings.NewReader(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Clusters["c1"].Reset; !got.MustChange || !got.Unlock {
+		t.Fatalf("c1 reset = %+v, want both", got)
+	}
+	if got := cfg.Clusters["c2"].Reset; got != (ClusterReset{}) {
+		t.Fatalf("c2 reset = %+v, want both off by default", got)
+	}
+	if l := cfg.Directories["ad"].LDAP; l.Dialect != "active_directory" || l.ListGroup != "CN=hpc,OU=Groups,DC=x" {
+		t.Fatalf("ldap = %v", l)
 	}
 }

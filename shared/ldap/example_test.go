@@ -42,3 +42,30 @@ func Example() {
 		log.Print(password.ErrorMessage(err))
 	}
 }
+
+// Example_activeDirectory connects to Active Directory over ldaps as a delegated
+// service account (a plain Domain User with "Reset Password" on the OU, never a
+// Domain Admin), finds users by sAMAccountName under the OU, and resets a
+// password so that the user must change it at the next logon.
+func Example_activeDirectory() {
+	dir, err := ldap.New(ldap.Config{
+		Dialect:      ldap.ActiveDirectory,
+		URL:          "ldaps://dc1.corp.example.com", // or ldap:// with StartTLS; never plain
+		CAFile:       "/etc/chpass/corp-ca.pem",
+		BindDN:       "CN=chpass-svc,OU=Service,DC=corp,DC=example,DC=com",
+		BindPassword: "resolved from a secret at start",
+		UserSearch:   &ldap.UserSearch{Base: "OU=People,DC=corp,DC=example,DC=com"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer dir.Close()
+
+	helpdesk, err := dir.WithReset(ldap.ResetOptions{MustChange: true, Unlock: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := helpdesk.ResetPassword(context.Background(), "alice", "Temp-Pass-2!"); err != nil {
+		log.Print(password.ErrorMessage(err))
+	}
+}

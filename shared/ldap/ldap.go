@@ -1,6 +1,8 @@
 // Package ldap changes and resets passwords in LDAP directories over go-ldap:
 // OpenLDAP with the ppolicy overlay, through the RFC 3062 Password Modify
-// extended operation.
+// extended operation, and Active Directory (or Samba AD), through unicodePwd.
+// The connection pool, TLS, escaping and user lookup are shared; how a password
+// is written and how a refusal is read belong to each dialect.
 package ldap
 
 import (
@@ -36,13 +38,15 @@ const (
 	DefaultOpTimeout         = 10 * time.Second
 	DefaultNameAttribute     = "uid"
 	DefaultPasswordAttribute = "userPassword"
+	DefaultPageSize          = 500
 )
 
 // Config configures a Directory. Exactly one of UserSearch and UserDNTemplate
 // says how a user name becomes an entry.
 type Config struct {
-	// Dialect is the kind of server; only "openldap" (the default) for now.
-	Dialect string `yaml:"dialect" validate:"omitempty,oneof=openldap"`
+	// Dialect is the kind of server: "openldap" (the default) or
+	// "active_directory" (Microsoft AD and Samba AD).
+	Dialect string `yaml:"dialect" validate:"omitempty,oneof=openldap active_directory"`
 	// URL is ldap://host[:port] or ldaps://host[:port].
 	URL string `yaml:"url" validate:"required,url,startswith=ldap://|startswith=ldaps://"`
 	// StartTLS upgrades an ldap:// connection with StartTLS before anything else.
@@ -64,8 +68,15 @@ type Config struct {
 	// UserDNTemplate makes a user's DN from the name, which replaces %s escaped
 	// as an RDN value, such as "uid=%s,ou=people,dc=example,dc=com".
 	UserDNTemplate string `yaml:"user_dn_template" validate:"omitempty,contains=%s"`
-	// NameAttribute holds the user name in entries; "uid" by default.
+	// NameAttribute holds the user name in entries; "uid" by default, and on
+	// Active Directory "sAMAccountName" (the default) or "userPrincipalName".
 	NameAttribute string `yaml:"name_attribute"`
+	// ListGroup, on Active Directory, restricts ListUsers to the members of this
+	// group (by DN; members of nested groups too) under user_search.base.
+	ListGroup string `yaml:"list_group"`
+	// PageSize is the page size of the Simple Paged Results search of ListUsers;
+	// 500 by default, 1000 (AD's MaxPageSize) on Active Directory.
+	PageSize int `yaml:"page_size" validate:"min=0,max=100000"`
 	// UseExop changes passwords with the RFC 3062 Password Modify extended
 	// operation (nil or true, the default); false modifies PasswordAttribute.
 	UseExop *bool `yaml:"use_exop"`
@@ -106,8 +117,10 @@ func (c Config) GoString() string { return "ldap.Config" + c.String() }
 // is replaced by the name escaped as a filter value, such as
 // "(&(objectClass=inetOrgPerson)(uid=%s))".
 type UserSearch struct {
-	Base   string `yaml:"base" validate:"required"`
-	Filter string `yaml:"filter" validate:"required,contains=%s,startswith=(,endswith=)"`
+	Base string `yaml:"base" validate:"required"`
+	// Filter is required on OpenLDAP; on Active Directory it defaults to the
+	// user accounts whose name_attribute is the name.
+	Filter string `yaml:"filter" validate:"omitempty,contains=%s,startswith=(,endswith=)"`
 	// Scope is "sub" (the default) or "one".
 	Scope string `yaml:"scope" validate:"omitempty,oneof=one sub"`
 }
@@ -123,6 +136,7 @@ type Directory struct {
 	listBase string
 	listFilt string
 	scope    int
+	pageSize int
 
 	// dialFn opens a connection; a variable so that tests can replace it.
 	dialFn func(ctx context.Context) (conn, error)
@@ -130,13 +144,30 @@ type Directory struct {
 
 var _ password.Directory = (*Directory)(nil)
 
-// dialect is how a kind of server changes and resets passwords. OpenLDAP is the
-// only one so far; Active Directory (unicodePwd) will be another.
+// dialect is how a kind of server changes and resets passwords, and what its
+// answers mean: openLDAP and activeDirectory.
 type dialect interface {
-	// change sets the password of the user bound on c, who proved oldPassword.
+	// bindUser binds c as the user dn with pw, for a self-service change. It
+	// returns nil when bound, errChangeUnbound when pw is right but the user
+	// may not bind before changing it (the change then goes over a service
+	// connection, with pw in it as the proof), or a domain error.
+	bindUser(op string, c conn, dn, pw string) error
+	// change sets dn's password, proving oldPassword, on c: bound as the user,
+	// or (after errChangeUnbound) as the service account.
 	change(c conn, dn, oldPassword, newPassword string) error
 	// reset sets dn's password as the service account bound on c.
 	reset(c conn, dn, newPassword string) error
+	// domainError translates err, returned by op on path p, into a domain error.
+	domainError(op string, p path, err error) error
+	// ping checks that an idle pooled connection still answers.
+	ping(c conn) error
+}
+
+// entryReader is a dialect whose entries are not OpenLDAP's: it names the
+// attributes to read, and reads them into a User.
+type entryReader interface {
+	userAttrs() []string
+	user(e *goldap.Entry) *password.User
 }
 
 // New returns a Directory for cfg. It validates cfg and reads the CA file but
@@ -147,6 +178,9 @@ func New(cfg Config) (*Directory, error) {
 	}
 	if cfg.Dialect == "" {
 		cfg.Dialect = OpenLDAP
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("ldap: invalid configuration: %w", err)
 	}
 	if cfg.PoolSize == 0 {
 		cfg.PoolSize = DefaultPoolSize
@@ -163,8 +197,8 @@ func New(cfg Config) (*Directory, error) {
 	if cfg.PasswordAttribute == "" {
 		cfg.PasswordAttribute = DefaultPasswordAttribute
 	}
-	if (cfg.UserSearch == nil) == (cfg.UserDNTemplate == "") {
-		return nil, errors.New("ldap: invalid configuration: set exactly one of user_search and user_dn_template")
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultPageSize
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
@@ -210,13 +244,19 @@ func New(cfg Config) (*Directory, error) {
 	switch cfg.Dialect {
 	case OpenLDAP:
 		d.dialect = openLDAP{exop: cfg.UseExop == nil || *cfg.UseExop, attr: cfg.PasswordAttribute}
+	case ActiveDirectory:
+		d.dialect = activeDirectory{nameAttr: cfg.NameAttribute}
 	}
+	d.pageSize = cfg.PageSize
 	d.scope = goldap.ScopeWholeSubtree
 	if s := cfg.UserSearch; s != nil {
 		if s.Scope == "one" {
 			d.scope = goldap.ScopeSingleLevel
 		}
 		d.listBase, d.listFilt = s.Base, expand(s.Filter, "*")
+		if cfg.Dialect == ActiveDirectory {
+			d.listFilt = adListFilter(s.Filter, cfg.ListGroup)
+		}
 	} else {
 		_, parent, ok := strings.Cut(cfg.UserDNTemplate, ",")
 		if !ok || !strings.HasPrefix(cfg.UserDNTemplate, cfg.NameAttribute+"=%s,") {
@@ -227,6 +267,7 @@ func New(cfg Config) (*Directory, error) {
 	}
 	d.dialFn = d.dial
 	d.pool = newPool(cfg.PoolSize, 30*time.Second, min(cfg.OpTimeout, 2*time.Second), d.dialService)
+	d.pool.ping = d.dialect.ping
 	return d, nil
 }
 
@@ -361,6 +402,9 @@ func (d *Directory) dialUser(ctx context.Context) (conn, error) {
 
 // userAttrs are read for LookupUser and ListUsers.
 func (d *Directory) userAttrs() []string {
+	if r, ok := d.dialect.(entryReader); ok {
+		return r.userAttrs()
+	}
 	return []string{d.cfg.NameAttribute, "uidNumber", "gidNumber", "createTimestamp", "pwdChangedTime", "pwdAccountLockedTime"}
 }
 
@@ -438,7 +482,7 @@ func (d *Directory) ChangePassword(ctx context.Context, name, oldPassword, newPa
 	missing := errors.Is(err, errNoSuchUser)
 	if err != nil && !missing {
 		// The service account's search failed: not the user's doing.
-		return domainError(op, lookup, err, ppNone)
+		return d.dialect.domainError(op, lookup, err)
 	}
 	bindPassword := oldPassword
 	if missing || oldPassword == "" {
@@ -447,30 +491,30 @@ func (d *Directory) ChangePassword(ctx context.Context, name, oldPassword, newPa
 	}
 	c, err := d.dialUser(ctx)
 	if err != nil {
-		return domainError(op, selfService, err, ppNone)
+		return d.dialect.domainError(op, selfService, err)
 	}
 	defer release(c)
 
 	d.setTimeout(ctx, c, d.cfg.OpTimeout)
-	res, err := c.SimpleBind(&goldap.SimpleBindRequest{
-		Username:           dn,
-		Password:           bindPassword,
-		Controls:           []goldap.Control{ppolicyRequest()},
-		AllowEmptyPassword: false,
-	})
+	berr := d.dialect.bindUser(op, c, dn, bindPassword)
 	if missing || oldPassword == "" {
-		return domainError(op, selfService, errNoSuchUser, ppNone)
+		return d.dialect.domainError(op, selfService, errNoSuchUser)
 	}
-	if err != nil {
-		pp := ppNone
-		if res != nil {
-			pp = ppolicyFromControls(res.Controls)
-		}
-		return domainError(op, selfService, err, pp)
+	if errors.Is(berr, errChangeUnbound) {
+		// The password is right, but the user may not bind before changing it:
+		// change it as the service account; the old password in the change
+		// itself remains the proof.
+		err = d.withService(ctx, false, func(sc conn) error {
+			return d.dialect.change(sc, dn, oldPassword, newPassword)
+		})
+		return d.dialect.domainError(op, selfService, err)
+	}
+	if berr != nil {
+		return berr
 	}
 	d.setTimeout(ctx, c, d.cfg.OpTimeout)
 	if err := d.dialect.change(c, dn, oldPassword, newPassword); err != nil {
-		return domainError(op, selfService, err, ppNone)
+		return d.dialect.domainError(op, selfService, err)
 	}
 	if d.cfg.ShadowLastChange {
 		d.setTimeout(ctx, c, d.cfg.OpTimeout)
@@ -488,7 +532,7 @@ func (d *Directory) ResetPassword(ctx context.Context, name, newPassword string)
 	}
 	dn, err := d.userDN(ctx, name)
 	if err != nil {
-		return domainError(op, admin, err, ppNone)
+		return d.dialect.domainError(op, admin, err)
 	}
 	var shadowErr error
 	err = d.withService(ctx, false, func(c conn) error {
@@ -501,7 +545,7 @@ func (d *Directory) ResetPassword(ctx context.Context, name, newPassword string)
 		return nil
 	})
 	if err != nil {
-		return domainError(op, admin, err, ppNone)
+		return d.dialect.domainError(op, admin, err)
 	}
 	d.warn(op, shadowErr)
 	return nil
@@ -512,7 +556,7 @@ func (d *Directory) LookupUser(ctx context.Context, name string) (*password.User
 	const op = "ldap.LookupUser"
 	e, err := d.findUser(ctx, name, d.userAttrs())
 	if err != nil {
-		return nil, domainError(op, lookup, err, ppNone)
+		return nil, d.dialect.domainError(op, lookup, err)
 	}
 	u := d.user(e)
 	if u.Name == "" {
@@ -529,11 +573,11 @@ func (d *Directory) ListUsers(ctx context.Context, offset, limit int) ([]passwor
 	var res *goldap.SearchResult
 	err := d.withService(ctx, true, func(c conn) error {
 		var err error
-		res, err = c.SearchWithPaging(req, 500)
+		res, err = c.SearchWithPaging(req, uint32(d.pageSize))
 		return err
 	})
 	if err != nil {
-		return nil, 0, domainError(op, lookup, err, ppNone)
+		return nil, 0, d.dialect.domainError(op, lookup, err)
 	}
 	users := make([]password.User, 0, len(res.Entries))
 	for _, e := range res.Entries {
@@ -553,6 +597,9 @@ func (d *Directory) ListUsers(ctx context.Context, offset, limit int) ([]passwor
 
 // user reads an entry into a User.
 func (d *Directory) user(e *goldap.Entry) *password.User {
+	if r, ok := d.dialect.(entryReader); ok {
+		return r.user(e)
+	}
 	u := &password.User{
 		Name:    e.GetAttributeValue(d.cfg.NameAttribute),
 		ID:      e.GetAttributeValue("uidNumber"),

@@ -47,8 +47,9 @@ type pool struct {
 	dial      func(ctx context.Context) (conn, error) // dials and binds as the service account
 	sem       chan struct{}
 	idle      chan *pooled
-	checkIdle time.Duration // idle connections older than this are probed before use
-	probe     time.Duration // timeout of that probe
+	checkIdle time.Duration      // idle connections older than this are probed before use
+	probe     time.Duration      // timeout of that probe
+	ping      func(c conn) error // the probe; the dialect's (Who am I? by default)
 
 	mu     sync.Mutex
 	closed bool
@@ -96,7 +97,7 @@ func (p *pool) get(ctx context.Context) (*pooled, error) {
 
 // healthy reports whether an idle connection can be used: it is not closing and,
 // when it idled long enough for a firewall or the server to have dropped it
-// silently, it answers a Who am I? request.
+// silently, it answers a probe: ping, or a Who am I? request.
 func (p *pool) healthy(pc *pooled) bool {
 	if pc.c.IsClosing() {
 		return false
@@ -105,6 +106,9 @@ func (p *pool) healthy(pc *pooled) bool {
 		return true
 	}
 	pc.c.SetTimeout(p.probe)
+	if p.ping != nil {
+		return p.ping(pc.c) == nil
+	}
 	_, err := pc.c.Extended(goldap.NewExtendedRequest(oidWhoAmI, nil))
 	return err == nil
 }

@@ -38,6 +38,10 @@ const (
 	RuleInvalidUTF8      = "valid_utf8"
 	RuleSameAsOld        = "new_password_differs_from_old"
 	RuleDirectoryQuality = "directory_quality" // the directory refused the password for its own quality rules
+	// RuleDirectoryPolicy: the directory refused the password without saying which
+	// of its rules it broke (Active Directory's 0000052D: length, complexity,
+	// history or minimum age).
+	RuleDirectoryPolicy = "directory_policy"
 )
 
 // Violation is one broken rule of the password policy. Message is safe to show:

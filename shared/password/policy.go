@@ -208,6 +208,9 @@ func (p Policy) Violation(rule string) Violation {
 		m = "The new password must differ from the old password."
 	case RuleDirectoryQuality:
 		m = "The directory refused the password for its quality rules."
+	case RuleDirectoryPolicy:
+		m = "The directory refused the password: it is too short, too simple, was used before, or the password was " +
+			"changed too recently (the directory does not say which)."
 	default:
 		m = "The password does not meet the password policy."
 	}

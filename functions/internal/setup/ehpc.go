@@ -40,6 +40,9 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 			if err != nil {
 				return nil, fmt.Errorf("clusters[%s]: %w", id, err)
 			}
+			if dir, err = withReset(dir, cl.Reset); err != nil {
+				return nil, fmt.Errorf("clusters[%s].reset: %w", id, err)
+			}
 			ec.Service = password.NewService(c.ClusterPolicy(id), dir)
 			if l, ok := dir.(ehpcapi.UserLister); ok {
 				ec.Users = l
