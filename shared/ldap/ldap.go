@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -126,6 +127,8 @@ type Directory struct {
 
 	// dialFn opens a connection; a variable so that tests can replace it.
 	dialFn func(ctx context.Context) (conn, error)
+	// down is set while connections fail, so that Warn hears of an outage once.
+	down atomic.Bool
 }
 
 var _ password.Directory = (*Directory)(nil)
@@ -225,7 +228,7 @@ func New(cfg Config) (*Directory, error) {
 		d.scope = goldap.ScopeSingleLevel
 		d.listBase, d.listFilt = parent, "("+cfg.NameAttribute+"=*)"
 	}
-	d.dialFn = d.dial
+	d.dialFn = d.dialNoted
 	d.pool = newPool(cfg.PoolSize, 30*time.Second, min(cfg.OpTimeout, 2*time.Second), d.dialService)
 	return d, nil
 }
