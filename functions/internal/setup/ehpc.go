@@ -12,7 +12,7 @@ import (
 )
 
 // ModifyUserPasswords builds the admin function: the E-HPC RPC actions
-// ModifyUserPasswords, ListUsers and ListTasks. With tasks, Async batches are kept
+// ModifyUserPasswords, ListUsers, ListTasks and ListClusters. With tasks, Async batches are kept
 // in the embedded store for a worker (the local server's); without, Async=true
 // answers InvalidOpt saying what to configure.
 func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Handler, error) {
@@ -20,6 +20,9 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 	clusters := make(map[string]ehpcapi.Cluster, len(c.Clusters))
 	for id, cl := range c.Clusters {
 		ec := ehpcapi.Cluster{Status: cl.Status, Domain: cl.Directory}
+		if d, ok := c.Directories[cl.Directory]; ok {
+			ec.AccountType = d.Type // what ListClusters reports: "ldap"
+		}
 		if cl.Directory != "" {
 			dir, err := a.Directory(ctx, cl.Directory)
 			if err != nil {
