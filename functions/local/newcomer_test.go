@@ -74,6 +74,13 @@ func TestInvokeEverySample(t *testing.T) {
 			if code != 0 || !strings.Contains(stderr, fn+" answered HTTP 200 OK") {
 				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
+			// Nothing invoke prints holds a password of the sample or a secret it signs with.
+			for _, secret := range []string{"Alice-Old-Pass1!", "Alice-New-Pass2@", "User1-New-Pass2@", "User2-New-Pass2@", "User1-New-Pass2%40",
+				"demo-secret-alice-0123456789", "exampleSecret0123456789", "demo-secret-gateway-0123456789", "demo-jwt-secret-not-for-production"} {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Errorf("the output holds %q", secret)
+				}
+			}
 			if strings.Contains(stdout, `"level"`) || strings.Contains(stdout, "statusCode") {
 				t.Fatalf("stdout holds more than the response's body:\n%s", stdout)
 			}
