@@ -99,6 +99,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"UnknownLDAPKey", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p, user_dn_templte: 'uid=%s,o=x'}\n",
 			"directories[corp].ldap.user_dn_templte (line 4): unknown key; did you mean directories[corp].ldap.user_dn_template?"},
 		{"UnknownKeysAll", "polcy: {}\nbatch:\n  concurency: 2\n", "polcy (line 1): unknown key; did you mean policy?; batch.concurency (line 3): unknown key; did you mean batch.concurrency?"},
+		{"KeyOfAnotherMapping", "store:\n  path: /tmp/x.db\nlockout: 5m\n", "lockout (line 3): unknown key; it is a key of store: indent it under that"},
 		{"BadDuration", "store:\n  lockout: a while\n", "store.lockout (line 2): must be a duration, such as 30s, 15m or 1h30m"},
 		{"BadLDAPDuration", "directories:\n  corp:\n    type: ldap\n    ldap:\n      dial_timeout: 5\n", "directories[corp].ldap.dial_timeout (line 5): must be a duration"},
 		{"BadNumber", "batch:\n  concurrency: many\n", "batch.concurrency (line 2): must be a whole number"},

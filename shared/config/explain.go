@@ -74,6 +74,8 @@ func explainNode(n *yaml.Node, t reflect.Type, path string, msgs *[]string) {
 				msg := fmt.Sprintf("%s (line %d): unknown key", join(path, k.Value), k.Line)
 				if near := nearest(k.Value, yamlKeys(t)); near != "" {
 					msg += fmt.Sprintf("; did you mean %s?", join(path, near))
+				} else if elsewhere := findKey(reflect.TypeFor[Config](), k.Value, ""); len(elsewhere) > 0 {
+					msg += fmt.Sprintf("; it is a key of %s: indent it under that", strings.Join(elsewhere, " or "))
 				} else {
 					msg += fmt.Sprintf("; the keys here are %s", strings.Join(yamlKeys(t), ", "))
 				}
@@ -165,6 +167,31 @@ func yamlKeys(t reflect.Type) []string {
 		}
 	}
 	return keys
+}
+
+// findKey returns the paths of the mappings of t that have the key k (a map's
+// entries shown as [name]).
+func findKey(t reflect.Type, k, path string) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Map || t.Kind() == reflect.Slice {
+		if t.Kind() == reflect.Map {
+			path += "[name]"
+		} else if t.Kind() == reflect.Slice {
+			path += "[N]"
+		}
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == durationType {
+		return nil
+	}
+	var out []string
+	fields := yamlFields(t)
+	if _, ok := fields[k]; ok && path != "" {
+		out = append(out, path)
+	}
+	for _, name := range yamlKeys(t) {
+		out = append(out, findKey(fields[name].Type, k, join(path, name))...)
+	}
+	return out
 }
 
 // nearest returns the key of keys closest to k, when it is close enough to be a
