@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"chpass/shared/config"
+	"chpass/shared/ldap/ldaptest"
 	"chpass/shared/logtest"
 )
 
@@ -77,5 +78,28 @@ func TestUnreachableDirectoryLoggedOnce(t *testing.T) {
 	}
 	if len(warnings) != 1 || warnings[0]["directory"] != "corp" || !strings.Contains(warnings[0]["error"].(string), addr) {
 		t.Fatalf("want one warning naming corp and %s; logs:\n%s", addr, logs.String())
+	}
+}
+
+// TestReachableDirectoryPings: the start check of the local server passes for the
+// test slapd (StartTLS, the service account), so it warns only when it should.
+func TestReachableDirectoryPings(t *testing.T) {
+	e := ldaptest.Require(t)
+	var logs logtest.Buffer
+	a := ldapApp(t, e)
+	a.Logger = NewLogger(&logs, "local", "info")
+	d, err := a.Directory(context.Background(), "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := d.(interface{ Ping(context.Context) error })
+	if !ok {
+		t.Fatalf("%T has no Ping", d)
+	}
+	if err := p.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping of the test slapd: %v", err)
+	}
+	if strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Fatalf("a reachable directory was warned about:\n%s", logs.String())
 	}
 }
