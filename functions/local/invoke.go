@@ -81,6 +81,10 @@ func invoke(ctx context.Context, app *setup.App, function, eventPath string, res
 		}
 	}
 	fmt.Fprintf(stderr, "%s answered HTTP %d %s (%d bytes of body on stdout)\n", function, resp.StatusCode, http.StatusText(resp.StatusCode), len(body))
+	if bytes.Contains(body, []byte("InvalidTimeStamp.Expired")) || bytes.Contains(body, []byte("more than 15 minutes from the server's time")) {
+		fmt.Fprintf(stderr, "local: the event was signed more than 15 minutes from now: NOW=<the time it was signed> replays it "+
+			"as recorded, and without NOW a sample signed with a key of the configuration is signed again\n")
+	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, body, "", "  ") == nil {
 		body = pretty.Bytes()

@@ -95,6 +95,14 @@ func TestInvokeEverySample(t *testing.T) {
 			}
 		})
 	}
+	t.Run("StaleSignatureIsExplained", func(t *testing.T) {
+		ev := filepath.Join(root, "events/caller-password/apigw-http-v2.json")
+		store := filepath.Join(t.TempDir(), "invoke.db")
+		code, stdout, stderr := runLocal(t, "-config", cfg, "-store", store, "-invoke", "caller-password", "-event", ev, "-now", "2027-01-01T00:00:00Z")
+		if code != 0 || !strings.Contains(stderr, "answered HTTP 401") || !strings.Contains(stderr, "NOW=<the time it was signed> replays it") {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+	})
 	t.Run("NowReplaysAsRecorded", func(t *testing.T) {
 		ev := filepath.Join(root, "events/modify-user-passwords/apigw-http-v2.json")
 		store := filepath.Join(t.TempDir(), "invoke.db")
