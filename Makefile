@@ -21,10 +21,11 @@ LDAP_DIR   := $(CACHE)/slapd
 SAMBA_DIR  := $(CACHE)/samba
 export CHPASS_CONFIG ?= $(DEMO)
 
-.PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
+.PHONY: default fmt vet lint build build-aws build-fc package cfn-lint local run invoke demo-reset test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
 
-default: lint build test
+## default (a bare `make`): gofmt, go vet and the binaries; nothing is installed. `make test` runs the tests.
+default: lint build
 
 ## fmt: fail when gofmt would change a file.
 fmt:
@@ -74,16 +75,30 @@ cfn-lint:
 	elif [ "$${CI:-}" = true ]; then echo "cfn-lint is missing: CI must lint template.yaml" >&2; exit 1; \
 	else echo "*** SKIPPED: cfn-lint is not installed; template.yaml is NOT linted (pip install cfn-lint) ***" >&2; fi
 
-## run: every function on one loopback port (CHPASS_ADDR, default 127.0.0.1:8080), on the embedded demo store.
-run:
-	@mkdir -p $(CACHE)
-	$(GO) run ./functions/local
+## run: every function on one loopback port (CHPASS_ADDR, default 127.0.0.1:8080). With the demo
+## configuration it starts from a fresh demo store (.cache/chpass-demo.db) unless KEEP=1.
+# DEMO_FLAGS starts the demo over: only with the demo configuration, and not with KEEP=1.
+DEMO_FLAGS = $(if $(filter $(DEMO),$(CHPASS_CONFIG)),$(if $(KEEP),,-fresh))
 
-## invoke: run one function once on an event file and print the platform response.
-## NOW=2026-11-24T04:10:00Z replays the signed samples at the time they were signed.
-invoke:
+local:
 	@mkdir -p $(CACHE)
-	$(GO) run ./functions/$(FUNCTION) -event $(EVENT) $(if $(NOW),-now $(NOW))
+	@echo "compiling functions/local into $(BIN)/local (the first build takes a minute or two, later ones seconds)..." >&2
+	@$(GO) build -o $(BIN)/local ./functions/local
+
+run: local
+	$(BIN)/local $(DEMO_FLAGS)
+
+## invoke: run one function once on an event file; the response's status on stderr, its body on stdout.
+## Signed samples are signed again now with the demo keys; NOW=2026-11-24T04:10:00Z replays them as
+## recorded. With the demo configuration it uses its own fresh store (.cache/chpass-invoke.db, kept
+## with KEEP=1), so it works beside `make run`.
+invoke: local
+	@$(BIN)/local -invoke $(FUNCTION) -event $(EVENT) $(if $(NOW),-now $(NOW)) \
+	  $(if $(filter $(DEMO),$(CHPASS_CONFIG)),-store $(CACHE)/chpass-invoke.db) $(DEMO_FLAGS)
+
+## demo-reset: forget every change made to the demo stores (stop `make run` first).
+demo-reset:
+	rm -f $(CACHE)/chpass-demo.db $(CACHE)/chpass-invoke.db
 
 ## deps: what the tests need from outside Go: slapd and ldap-utils, and qemu-user-static to run the
 ## arm64 AWS binaries on another machine (installed with apt-get when root).

@@ -249,7 +249,7 @@ func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, er
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("yaml: %s", yamlMessage(err))
+		return nil, explainYAML(data, err)
 	}
 	if err := onlyDocument(dec); err != nil {
 		return nil, err

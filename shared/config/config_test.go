@@ -93,7 +93,21 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name, yml, want string
 	}{
-		{"UnknownKey", "polcy: {}\n", "field polcy not found"},
+		{"UnknownKey", "polcy: {}\n", "polcy (line 1): unknown key; did you mean policy?"},
+		{"UnknownNestedKey", "log_level: info\nstore:\n  pth: /tmp/x.db\n", "store.pth (line 3): unknown key; did you mean store.path?"},
+		{"UnknownKeyFarFromAny", "store:\n  colour: blue\n", "store.colour (line 2): unknown key; the keys here are path, max_failures, lockout, argon2"},
+		{"UnknownLDAPKey", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p, user_dn_templte: 'uid=%s,o=x'}\n",
+			"directories[corp].ldap.user_dn_templte (line 4): unknown key; did you mean directories[corp].ldap.user_dn_template?"},
+		{"UnknownKeysAll", "polcy: {}\nbatch:\n  concurency: 2\n", "polcy (line 1): unknown key; did you mean policy?; batch.concurency (line 3): unknown key; did you mean batch.concurrency?"},
+		{"KeyOfAnotherMapping", "store:\n  path: /tmp/x.db\nlockout: 5m\n", "lockout (line 3): unknown key; it is a key of store: indent it under that"},
+		{"BadDuration", "store:\n  lockout: a while\n", "store.lockout (line 2): must be a duration, such as 30s, 15m or 1h30m"},
+		{"BadLDAPDuration", "directories:\n  corp:\n    type: ldap\n    ldap:\n      dial_timeout: 5\n", "directories[corp].ldap.dial_timeout (line 5): must be a duration"},
+		{"BadNumber", "batch:\n  concurrency: many\n", "batch.concurrency (line 2): must be a whole number"},
+		{"BadBool", "gateway:\n  trust: sure\n", "gateway.trust (line 2): must be true or false"},
+		{"OverIndented", "store:\n  path: /tmp/x.db\n   max_failures: 5\nlog_level: info\n", "yaml: line 3: indented under a key that already has a value"},
+		{"UnderIndented", "policy:\n  minimum_password_length: 8\n maximum_password_length: 30\nlog_level: info\n", "yaml: line 3: indented to a column where no key above it is"},
+		{"UnderIndentedInList", "users:\n  - {name: a, password: b}\n  - name: c\n   password: d\nlog_level: info\n", "yaml: line 4: indented to a column"},
+		{"Tab", "store:\n\tpath: x\n", "yaml: line 2: "},
 		{"PolicyRange", "policy:\n  minimum_password_length: 4\n", "policy.minimum_password_length: must be at least 8"},
 		{"MaxBelowMin", "policy:\n  minimum_password_length: 20\n  maximum_password_length: 10\n", "policy.maximum_password_length: must be at least minimum_password_length"},
 		{"MissingSecret", "access_keys:\n  - id: AK1\n    user: alice\n", "access_keys[0].secret: is required"},
@@ -289,8 +303,10 @@ func TestReferenceForms(t *testing.T) {
 func TestErrorsDoNotQuoteValues(t *testing.T) {
 	const canary = "Hunter2-CANARY-secret"
 	tests := []struct{ name, yml, want string }{
-		{"ScalarForMapping", "tokens: " + canary + "\n", "line 1: cannot unmarshal !!str a value"},
-		{"ScalarForList", "users: " + canary + "\n", "line 1: cannot unmarshal !!str a value"},
+		{"ScalarForMapping", "tokens: " + canary + "\n", "tokens (line 1): must be a mapping of keys (issuer, audience,"},
+		{"ScalarForList", "users: " + canary + "\n", "users (line 1): must be a list"},
+		{"WrongKindDeep", "store:\n  lockout: " + canary + "\n", "store.lockout (line 2): must be a duration"},
+		{"SyntaxError", "tokens: [" + canary + "\n", "yaml: line "},
 		{"LiteralThatLooksLikeAReference", "tokens:\n  hs256_secret: '{{" + canary + "}}'\n", "tokens.hs256_secret: no resolver serves this reference"},
 	}
 	for _, tt := range tests {

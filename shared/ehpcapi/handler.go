@@ -1,5 +1,5 @@
 // Package ehpcapi serves the E-HPC 2018-04-12 RPC actions ModifyUserPasswords,
-// ListUsers and ListTasks as one http.Handler, authenticated with signature v1
+// ListUsers, ListTasks and ListClusters as one http.Handler, authenticated with signature v1
 // as the Alibaba Cloud Go SDK signs, and authorized per access key.
 package ehpcapi
 
@@ -31,6 +31,7 @@ const (
 	ActionModifyUserPasswords = "ModifyUserPasswords"
 	ActionListUsers           = "ListUsers"
 	ActionListTasks           = "ListTasks"
+	ActionListClusters        = "ListClusters"
 )
 
 // Cluster statuses with a meaning here. Only StatusRunning permits the
@@ -80,6 +81,9 @@ type Cluster struct {
 	// Users lists the directory's users; nil means listing is not supported
 	// (AgentError.Account.GetentPasswdFailure).
 	Users UserLister
+	// AccountType is the kind of the cluster's directory as ListClusters reports
+	// it ("ldap"); empty leaves it out.
+	AccountType string
 }
 
 // Options configure a Handler.
@@ -237,7 +241,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *call) (any, *
 		return nil, errf(CodeMissingParameter, "Action")
 	}
 	switch action {
-	case ActionModifyUserPasswords, ActionListUsers, ActionListTasks:
+	case ActionModifyUserPasswords, ActionListUsers, ActionListTasks, ActionListClusters:
 		c.action = action
 	default:
 		return nil, errf(CodeInvalidAction, "")
@@ -256,6 +260,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *call) (any, *
 		return h.modifyUserPasswords(r.Context(), c, key, params)
 	case ActionListUsers:
 		return h.listUsers(r.Context(), c, key, params)
+	case ActionListClusters:
+		return h.listClusters(c, key, params)
 	default:
 		return h.listTasks(r.Context(), c, key, params)
 	}

@@ -144,23 +144,43 @@ func (h *Handler) modifyUserPasswords(ctx context.Context, c *call, key AccessKe
 const noTaskStore = "Async and ListTasks require a task store: configure the embedded store (store.path) and tasks.key " +
 	"(the base64 of a 32-byte key), and run the task worker (the local server runs it); or call with Async=false."
 
-// invalidEntry maps CheckBatch's error onto InvalidParams naming User.N.Field.
+// invalidEntry maps CheckBatch's error onto InvalidParams naming User.N.Field of
+// every bad entry; Recommend says the rules each one breaks (never a password).
 func invalidEntry(err error) *apiError {
-	var ie *password.InvalidEntryError
-	if !errors.As(err, &ie) {
+	var entries []*password.InvalidEntryError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if ie, ok := e.(*password.InvalidEntryError); ok {
+				entries = append(entries, ie)
+			}
+		}
+	} else if ie := (*password.InvalidEntryError)(nil); errors.As(err, &ie) {
+		entries = append(entries, ie)
+	}
+	if len(entries) == 0 {
 		return errf(CodeInvalidParams, "User")
 	}
-	e := &apiError{Code: CodeInvalidParams, Name: "User." + strconv.Itoa(ie.Index+1) + "." + ie.Field}
-	if vs := password.ErrorViolations(ie.Err); len(vs) > 0 {
-		parts := make([]string, len(vs))
-		for i, v := range vs {
-			parts[i] = v.Rule + ": " + v.Message
+	names := make([]string, len(entries))
+	why := make([]string, len(entries))
+	for i, ie := range entries {
+		names[i] = "User." + strconv.Itoa(ie.Index+1) + "." + ie.Field
+		if vs := password.ErrorViolations(ie.Err); len(vs) > 0 {
+			parts := make([]string, len(vs))
+			for k, v := range vs {
+				parts[k] = v.Rule + ": " + v.Message
+			}
+			why[i] = strings.Join(parts, " ")
+		} else {
+			why[i] = password.ErrorMessage(ie.Err)
 		}
-		e.Recommend = strings.Join(parts, " ")
-	} else {
-		e.Recommend = password.ErrorMessage(ie.Err)
 	}
-	return e
+	if len(entries) == 1 {
+		return &apiError{Code: CodeInvalidParams, Name: names[0], Recommend: why[0]}
+	}
+	for i := range why {
+		why[i] = names[i] + ": " + why[i]
+	}
+	return &apiError{Code: CodeInvalidParams, Name: strings.Join(names, ", "), Recommend: strings.Join(why, " | ")}
 }
 
 // deadline returns ctx with the safety margin taken off its deadline.

@@ -134,6 +134,10 @@ func Open(opts Options) (*Store, error) {
 		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum) {
 			code = password.EINTERNAL
 		}
+		if errors.Is(err, berrors.ErrTimeout) {
+			// bbolt waited a second for the lock it takes on the file: say who holds it.
+			err = fmt.Errorf("%w: another process holds %s (another chpass, such as a running `make run`?): stop it, or give this one another store.path", err, opts.Path)
+		}
 		return nil, password.Wrap(code, fmt.Errorf("%s: %w", op, err), "The password store is unavailable.")
 	}
 	// A store that is already set up is only read: no write transaction, and so

@@ -613,6 +613,10 @@ func TestOpen(t *testing.T) {
 		mustOpen(t, embedded.Options{Path: path})
 		_, err := embedded.Open(embedded.Options{Path: path, Argon2: cheap})
 		wantCode(t, err, password.EUNAVAILABLE)
+		// The error says what is wrong and what to do, not only "timeout".
+		if err == nil || !strings.Contains(err.Error(), "another process holds "+path) || !strings.Contains(err.Error(), "store.path") {
+			t.Fatalf("error %v does not say that another process holds %s", err, path)
+		}
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -140,6 +141,8 @@ type Directory struct {
 
 	// dialFn opens a connection; a variable so that tests can replace it.
 	dialFn func(ctx context.Context) (conn, error)
+	// down is set while connections fail, so that Warn hears of an outage once.
+	down *atomic.Bool
 }
 
 var _ password.Directory = (*Directory)(nil)
@@ -204,7 +207,7 @@ func New(cfg Config) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldap: invalid configuration: url: %w", err)
 	}
-	d := &Directory{cfg: cfg, scheme: u.Scheme}
+	d := &Directory{cfg: cfg, scheme: u.Scheme, down: new(atomic.Bool)}
 	port := u.Port()
 	switch u.Scheme {
 	case "ldaps":
@@ -265,7 +268,7 @@ func New(cfg Config) (*Directory, error) {
 		d.scope = goldap.ScopeSingleLevel
 		d.listBase, d.listFilt = parent, "("+cfg.NameAttribute+"=*)"
 	}
-	d.dialFn = d.dial
+	d.dialFn = d.dialNoted
 	d.pool = newPool(cfg.PoolSize, 30*time.Second, min(cfg.OpTimeout, 2*time.Second), d.dialService)
 	d.pool.ping = d.dialect.ping
 	return d, nil

@@ -2,6 +2,7 @@ package password
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"sync"
 
@@ -120,23 +121,27 @@ func (e *InvalidEntryError) Error() string { return e.Field + ": " + e.Err.Error
 func (e *InvalidEntryError) Unwrap() error { return e.Err }
 
 // CheckBatch validates every entry of a batch before anything changes: each name
-// well formed and unique, each password within the policy. It returns an
-// *InvalidEntryError for the first bad entry, or nil.
+// well formed and unique, each password within the policy. It returns nil, or
+// one *InvalidEntryError for each bad entry, in the batch's order, joined with
+// errors.Join (errors.As finds the first; Unwrap() []error gives them all).
 func (s *Service) CheckBatch(entries []ResetRequest) error {
 	seen := make(map[string]int, len(entries))
+	var bad []error
 	for i, e := range entries {
 		if err := CheckName(e.Name); err != nil {
-			return &InvalidEntryError{Index: i, Field: "Name", Err: err}
+			bad = append(bad, &InvalidEntryError{Index: i, Field: "Name", Err: err})
+			continue
 		}
 		if j, dup := seen[e.Name]; dup {
-			return &InvalidEntryError{Index: i, Field: "Name", Err: Errorf(EINVALID, "The user name repeats entry %d.", j+1)}
+			bad = append(bad, &InvalidEntryError{Index: i, Field: "Name", Err: Errorf(EINVALID, "The user name repeats entry %d.", j+1)})
+			continue
 		}
 		seen[e.Name] = i
 		if err := s.Check(e.Name, e.Password); err != nil {
-			return &InvalidEntryError{Index: i, Field: "Password", Err: err}
+			bad = append(bad, &InvalidEntryError{Index: i, Field: "Password", Err: err})
 		}
 	}
-	return nil
+	return errors.Join(bad...)
 }
 
 // ResetAll resets every entry of a batch that CheckBatch accepted, at most

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -167,6 +168,28 @@ func TestCheckBatchNamesFirstBadEntry(t *testing.T) {
 	}
 	if err := s.CheckBatch([]ResetRequest{{"u1", "Xy7#kLm2q"}, {"u2", "Pq4!zWx9y"}}); err != nil {
 		t.Fatalf("valid batch refused: %v", err)
+	}
+}
+
+// TestCheckBatchNamesEveryBadEntry: a batch with several bad entries is refused
+// with one InvalidEntryError for each, in order, not only the first.
+func TestCheckBatchNamesEveryBadEntry(t *testing.T) {
+	s := NewService(DefaultPolicy(), newFake(nil))
+	err := s.CheckBatch([]ResetRequest{{"u1", "Xy7#kLm2q"}, {"u*", "Xy7#kLm2q"}, {"u3", "short"}, {"u1", "Xy7#kLm2r"}, {"u5", "Pq4!zWx9y"}})
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("err = %v, want the bad entries joined", err)
+	}
+	var got []string
+	for _, e := range j.Unwrap() {
+		var ie *InvalidEntryError
+		if !errors.As(e, &ie) {
+			t.Fatalf("%v is not an *InvalidEntryError", e)
+		}
+		got = append(got, fmt.Sprintf("%d.%s:%s", ie.Index, ie.Field, ErrorCode(ie.Err)))
+	}
+	if want := "1.Name:" + EINVALID + " 2.Password:" + EPOLICY + " 3.Name:" + EINVALID; strings.Join(got, " ") != want {
+		t.Fatalf("bad entries %v, want %s", got, want)
 	}
 }
 

@@ -148,7 +148,7 @@ func TestADBatchEndToEnd(t *testing.T) {
 	}
 	logs := &syncBuffer{}
 	a := adApp(t, e, logs)
-	h, err := a.ModifyUserPasswords(context.Background(), false)
+	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,13 +28,16 @@ const (
 const localOwner = "local"
 
 // ModifyUserPasswords builds the admin function: the E-HPC RPC actions
-// ModifyUserPasswords, ListUsers and ListTasks, with Async batches as async
+// ModifyUserPasswords, ListUsers, ListTasks and ListClusters, with Async batches as async
 // says.
 func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Handler, error) {
 	c := a.Config
 	clusters := make(map[string]ehpcapi.Cluster, len(c.Clusters))
 	for id, cl := range c.Clusters {
 		ec := ehpcapi.Cluster{Status: cl.Status, Domain: cl.Directory}
+		if d, ok := c.Directories[cl.Directory]; ok {
+			ec.AccountType = d.Type // what ListClusters reports: "ldap"
+		}
 		if cl.Directory != "" {
 			dir, err := a.Directory(ctx, cl.Directory)
 			if err != nil {

@@ -2,6 +2,7 @@ package setup
 
 import (
 	"fmt"
+	"strings"
 
 	"chpass/shared/config"
 	"chpass/shared/ldap"
@@ -18,7 +19,8 @@ func (a *App) openDirectory(name string, dc config.Directory) (password.Director
 		}
 		d, err := ldap.New(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("directories[%s]: %w", name, err)
+			// In the form of the configuration's other errors: the key, then what is wrong.
+			return nil, fmt.Errorf("directories[%s].ldap: %s", name, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "ldap: "), "invalid configuration: "))
 		}
 		a.closers = append(a.closers, d)
 		return d, nil

@@ -77,7 +77,7 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	app.Now = clock
 	h, err := build(ctx, app)
 	if err != nil {
-		app.Logger.Error().Err(err).Msg("cannot build the function")
+		// A plain line, as every other refusal to start (the configuration's errors among them).
 		return refuse(err, 1)
 	}
 	if *event != "" {

@@ -69,7 +69,7 @@ func TestRunInlineConfig(t *testing.T) {
 	}{
 		{"Inline", good, []string{"-config", "", "-event", event, "-now", "2026-11-24T04:10:00Z"}, 0, `"statusCode":200`, ""},
 		{"InlineBadKey", strings.Replace(good, "concurrency: 8", "concurrency: 0", 1), []string{"-config", "", "-event", event}, 1, "", "config CHPASS_CONFIG_YAML: batch.concurrency: must be at least 1"},
-		{"InlineUnknownKey", "stor:\n  path: /tmp/x.db\n", []string{"-config", "", "-event", event}, 1, "", "field stor not found"},
+		{"InlineUnknownKey", "stor:\n  path: /tmp/x.db\n", []string{"-config", "", "-event", event}, 1, "", "config CHPASS_CONFIG_YAML: stor (line 1): unknown key; did you mean store?"},
 		{"NotBoth", good, []string{"-config", "/nonexistent.yaml"}, 2, "", "both a configuration file (-config or CHPASS_CONFIG) and CHPASS_CONFIG_YAML are set"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+
+	"chpass/functions/internal/setup"
+	"chpass/shared/platform"
+)
+
+// builders are the functions -invoke can run, built as their own mains build them.
+var builders = map[string]setup.Builder{
+	"caller-password": func(ctx context.Context, a *setup.App) (http.Handler, error) {
+		return a.CallerPassword(ctx)
+	},
+	"modify-user-passwords": func(ctx context.Context, a *setup.App) (http.Handler, error) {
+		return a.ModifyUserPasswords(ctx, setup.NoAsync)
+	},
+}
+
+// functionNames returns the names -invoke accepts, sorted.
+func functionNames() []string {
+	names := make([]string, 0, len(builders))
+	for n := range builders {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// response is what every platform's HTTP response holds that -invoke prints: the
+// status and the body (API Gateway payload 1.0 and 2.0, Function URL, Function
+// Compute HTTP trigger).
+type response struct {
+	StatusCode      int    `json:"statusCode"`
+	Body            string `json:"body"`
+	IsBase64Encoded bool   `json:"isBase64Encoded"`
+}
+
+// invoke runs function once on the event file, as its platform would, and prints
+// the response's status on stderr and its body, decoded (indented when JSON), on
+// stdout. With resign, a signed event is signed again now with the configured
+// secret of the access key it names, so that a recorded sample is not refused as
+// expired.
+func invoke(ctx context.Context, app *setup.App, function, eventPath string, resign bool, stdout, stderr io.Writer) int {
+	ev, err := os.ReadFile(eventPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "local: -event: %v\n", err)
+		return 2
+	}
+	h, err := builders[function](ctx, app)
+	if err != nil {
+		fmt.Fprintf(stderr, "local: %s: %v\n", function, err)
+		return 1
+	}
+	if resign {
+		h = resigner(h, app.Config, stderr)
+	}
+	out, err := platform.Invoke(ctx, h, ev)
+	if err != nil {
+		fmt.Fprintf(stderr, "local: -event %s: %v\n", eventPath, err)
+		return 1
+	}
+	var resp response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		fmt.Fprintf(stderr, "local: the platform response is not an HTTP response: %v\n", err)
+		return 1
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			fmt.Fprintf(stderr, "local: the response body is not base64: %v\n", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "%s answered HTTP %d %s (%d bytes of body on stdout)\n", function, resp.StatusCode, http.StatusText(resp.StatusCode), len(body))
+	if bytes.Contains(body, []byte("InvalidTimeStamp.Expired")) || bytes.Contains(body, []byte("more than 15 minutes from the server's time")) {
+		fmt.Fprintf(stderr, "local: the event was signed more than 15 minutes from now: NOW=<the time it was signed> replays it "+
+			"as recorded, and without NOW a sample signed with a key of the configuration is signed again\n")
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, body, "", "  ") == nil {
+		body = pretty.Bytes()
+	}
+	if len(body) > 0 {
+		stdout.Write(body)
+		fmt.Fprintln(stdout)
+	}
+	return 0
+}
