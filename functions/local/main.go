@@ -102,17 +102,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *function != "" {
 		return invoke(ctx, app, *function, *event, clock == nil, stdout, stderr)
 	}
+	// The port first, so that a busy one is said before anything starts; the
+	// task worker Local starts ends with ctx, before the store closes.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "local: cannot listen on %s: %v\n%s\n", *addr, err, listenHint(err))
+		return 1
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	h, err := app.Local(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: config %s: %v\n", *configPath, err)
 		return 1
 	}
 	checkDirectories(ctx, app, stderr)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "local: cannot listen on %s: %v\n%s\n", *addr, err, listenHint(err))
-		return 1
-	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, `chpass is serving every function on %[1]s (configuration: %[2]s)
   caller-password        POST %[1]s/v5/caller-password   GET %[1]s/v5/password-policy
