@@ -335,7 +335,7 @@ type round struct {
 func rounds() []round {
 	var rs []round
 	for _, async := range []bool{false, true} {
-		for i, k := range []int{0, 1, 2, 4, 6, 9, 12, nUsers + 2} {
+		for i, k := range []int{0, 1, 3, 6, 10, nUsers + 2} {
 			rs = append(rs, round{async: async, killAfter: k, killResume: async && i%2 == 1})
 		}
 	}
