@@ -203,7 +203,7 @@ clusters:
 `, 1)
 		})
 		code, _, stderr := runLocal(t, "-config", cfg, "-addr", "127.0.0.1:0")
-		want := "local: config " + cfg + ": clusters[ehpc-corp]: directories[corp].ldap: set exactly one of user_search and user_dn_template\n"
+		want := "local: config " + cfg + ": directories[corp].ldap.user_search: set exactly one of user_search and user_dn_template\n"
 		// One plain line, as the configuration's other errors; no JSON error line.
 		if code != 1 || !strings.HasSuffix(stderr, want) || strings.Contains(stderr, `"level":"error"`) {
 			t.Fatalf("exit %d\nstderr: %q\nwant it to end: %q", code, stderr, want)

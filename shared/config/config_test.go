@@ -139,7 +139,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"ListGroupOnOpenLDAP", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p, user_dn_template: 'uid=%s,dc=x', list_group: 'cn=g,dc=x'}\n", "directories[corp].ldap.list_group: applies to Active Directory only"},
 		{"ResetMustChangeOnOpenLDAP", "directories:\n  corp:\n    type: ldap\n    ldap: {url: 'ldaps://x', bind_dn: 'cn=a', bind_password: p, user_dn_template: 'uid=%s,dc=x'}\nclusters:\n  c1: {directory: corp, status: running, reset: {must_change: true}}\n", "clusters[c1].reset.must_change: needs a directory of dialect active_directory"},
 		{"ResetUnlockOnEmbedded", "clusters:\n  c1: {directory: embedded, status: running, reset: {unlock: true}}\n", "clusters[c1].reset.unlock: needs a directory of dialect active_directory"},
-		{"ResetUnknownKey", adDir("url: 'ldaps://dc1'") + "clusters:\n  c1: {directory: ad, status: running, reset: {expire: true}}\n", "field expire not found"},
+		{"ResetUnknownKey", adDir("url: 'ldaps://dc1'") + "clusters:\n  c1: {directory: ad, status: running, reset: {expire: true}}\n", "clusters[c1].reset.expire (line 6): unknown key; the keys here are must_change, unlock"},
 		{"MissingTokenFile", "tokens:\n  jwks_file: /nonexistent/jwks.json\n", "tokens.jwks_file: no such file"},
 	}
 	for _, tt := range tests {

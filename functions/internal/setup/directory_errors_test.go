@@ -32,7 +32,7 @@ func TestLDAPConfigErrorIsPlain(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
 	code := run(context.Background(), "modify-user-passwords", build, []string{"-config", "", "-event", "x.json"}, &stdout, &stderr)
-	want := "modify-user-passwords: clusters[ehpc-corp]: directories[corp].ldap: set exactly one of user_search and user_dn_template\n"
+	want := "modify-user-passwords: config CHPASS_CONFIG_YAML: directories[corp].ldap.user_search: set exactly one of user_search and user_dn_template\n"
 	if code != 1 || stderr.String() != want {
 		t.Fatalf("exit %d\nstderr: %q\nwant:   %q", code, stderr.String(), want)
 	}
