@@ -7,6 +7,9 @@ FUNCTIONS  := caller-password modify-user-passwords
 GO         ?= go
 GOFLAGS    := -trimpath
 LDFLAGS    := -s -w -buildid=
+# VERSION is stamped into every binary (-version prints it, the start log line carries it).
+VERSION    ?= 0.0.0-dev
+VERSION_LDFLAGS = -X chpass/functions/internal/setup.Version=$(VERSION)
 # Each cloud's binary links only its own secret service's SDK. validator_novalidatefn drops
 # validator's one MethodByName call, which made the linker keep every exported method: -2.9 MB.
 TAGS_AWS   := lambda.norpc,noalibaba,validator_novalidatefn
@@ -39,8 +42,8 @@ lint: fmt vet
 ## build: static, stripped binaries for both clouds: arm64 bootstrap for AWS, amd64 for Function Compute.
 build: build-aws build-fc
 
-GOBUILD_AWS = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_AWS) -ldflags '$(LDFLAGS)'
-GOBUILD_FC  = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_FC) -ldflags '$(LDFLAGS)'
+GOBUILD_AWS = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_AWS) -ldflags '$(LDFLAGS) $(VERSION_LDFLAGS)'
+GOBUILD_FC  = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_FC) -ldflags '$(LDFLAGS) $(VERSION_LDFLAGS)'
 
 build-aws:
 	@for fn in $(FUNCTIONS); do \

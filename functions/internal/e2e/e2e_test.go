@@ -349,6 +349,10 @@ func TestPackages(t *testing.T) {
 						t.Errorf("build setting %s=%q, want %q", k, settings[k], v)
 					}
 				}
+				// make stamps the release version (-version prints it, the start line carries it).
+				if !strings.Contains(settings["-ldflags"], "-X chpass/functions/internal/setup.Version=") {
+					t.Errorf("-ldflags %q: want the version stamped with -X chpass/functions/internal/setup.Version=", settings["-ldflags"])
+				}
 				for _, d := range bi.Deps {
 					for _, prefix := range foreign[p.name] {
 						if strings.HasPrefix(d.Path, prefix) {

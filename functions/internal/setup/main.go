@@ -13,6 +13,11 @@ import (
 	"chpass/shared/platform"
 )
 
+// Version is the release the binary was built as: make stamps it with
+// -ldflags "-X chpass/functions/internal/setup.Version=x.y.z". -version prints it
+// and the platform's start line carries it; no response ever does.
+var Version = "0.0.0-dev"
+
 // Builder builds one function's handler from an App.
 type Builder func(ctx context.Context, a *App) (http.Handler, error)
 
@@ -30,9 +35,14 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("CHPASS_CONFIG"), "the configuration file (default $CHPASS_CONFIG)")
 	event := fs.String("event", "", "invoke once with this platform event file and print the platform response")
+	version := fs.Bool("version", false, "print the version and exit")
 	now := fs.String("now", "", "with -event: judge signature dates as if it were this RFC 3339 time, to replay a signed sample")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "%s %s\n", function, Version)
+		return 0
 	}
 	var clock func() time.Time
 	if *now != "" {
@@ -83,7 +93,7 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	if *event != "" {
 		return invoke(ctx, h, *event, stdout, stderr)
 	}
-	if err := platform.Run(h, platform.Options{Logger: app.Logger}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := platform.Run(h, platform.Options{Logger: app.Logger.With().Str("version", Version).Logger()}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		app.Logger.Error().Err(err).Msg("platform stopped")
 		return 1
 	}
