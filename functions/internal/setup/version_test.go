@@ -60,7 +60,9 @@ func TestVersionOnStartLineOnly(t *testing.T) {
 	var logs logtest.Buffer
 	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.CallerPassword(ctx) }
 	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), "caller-password", build, []string{"-config", cfg}, &stdout, &logs) }()
+	go func() {
+		done <- run(context.Background(), "caller-password", build, []string{"-config", cfg}, &stdout, &logs)
+	}()
 
 	var start map[string]any
 	deadline := time.Now().Add(30 * time.Second)
