@@ -23,6 +23,7 @@ DEMO       := functions/local/demo.yaml
 LDAP_DIR   := $(CACHE)/slapd
 export CHPASS_CONFIG ?= $(DEMO)
 
+.PHONY: licenses release sbom-tool
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps ldap-up ldap-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
 
@@ -123,3 +124,12 @@ bench: deps package
 
 clean:
 	rm -rf $(BIN) dist $(CACHE)
+
+# ---- release (issue 15): licenses, SBOMs, versioned zips, SHA256SUMS, templates ----
+
+## licenses: regenerate THIRD_PARTY_LICENSES.md (module, version, license of everything the binaries
+## link, and the data they ship) from the license files in the module cache. A test fails when it is stale.
+licenses:
+	$(GO) mod download
+	$(GO) run ./functions/internal/licenses -o THIRD_PARTY_LICENSES.md
+
