@@ -9,7 +9,7 @@ GOFLAGS    := -trimpath
 LDFLAGS    := -s -w -buildid=
 # VERSION is stamped into every binary (-version prints it, the start log line carries it).
 VERSION    ?= 0.0.0-dev
-VERSION_LDFLAGS = -X chpass/functions/internal/setup.Version=$(VERSION)
+VERSION_LDFLAGS = -X chpass/functions/internal/setup.Stamp=chpass.version($(VERSION))
 # Each cloud's binary links only its own secret service's SDK. validator_novalidatefn drops
 # validator's one MethodByName call, which made the linker keep every exported method: -2.9 MB.
 TAGS_AWS   := lambda.norpc,noalibaba,validator_novalidatefn
@@ -108,11 +108,11 @@ ldap-down:
 
 ## test: every test, with a real slapd started for the LDAP tests and stopped after; cfn-lint on
 ## template.yaml; the packaged zips run through loopback Lambda and Function Compute runtime APIs.
-test: deps cfn-lint package
+test: deps cfn-lint package sbom-tool
 	@bash shared/ldap/testdata/slapd.sh up $(LDAP_DIR); \
 	trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR)' EXIT; \
 	source $(LDAP_DIR)/env; \
-	CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -race -count=1 -timeout 8m ./...
+	CHPASS_CYCLONEDX=$(CURDIR)/$(CYCLONEDX) CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -race -count=1 -timeout 8m ./...
 
 ## bench: benchmarks with figures and ratios (needs slapd for the LDAP ones, and the packaged
 ## zips for the cold start).
@@ -132,4 +132,20 @@ clean:
 licenses:
 	$(GO) mod download
 	$(GO) run ./functions/internal/licenses -o THIRD_PARTY_LICENSES.md
+
+# cyclonedx-gomod writes the SBOMs; installed for the host (GOOS/GOARCH of a release build would
+# otherwise cross-compile the tool itself), pinned, from the Go module proxy.
+CYCLONEDX := $(CACHE)/bin/cyclonedx-gomod
+sbom-tool:
+	@test -x $(CYCLONEDX) || GOBIN=$(CURDIR)/$(CACHE)/bin GOOS= GOARCH= $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
+
+## release: make release VERSION=x.y.z writes dist/release/x.y.z/: the zips of make package named
+## chpass-x.y.z-<cloud>-<fn>.zip, a CycloneDX SBOM for each, template.yaml and s.yaml with the version and
+## the zips filled in, the Serverless Devs registry package, LICENSE, README, CHANGELOG, third-party
+## licenses and SHA256SUMS. The same sources give the same bytes.
+release:
+	@if [[ ! "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]]; then \
+	  echo "usage: make release VERSION=x.y.z (got '$(VERSION)')" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory package sbom-tool VERSION=$(VERSION)
+	$(GO) run ./functions/internal/release -version $(VERSION) -cyclonedx $(CYCLONEDX) -dist $(DIST) -o $(DIST)/release/$(VERSION)
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -350,8 +352,8 @@ func TestPackages(t *testing.T) {
 					}
 				}
 				// make stamps the release version (-version prints it, the start line carries it).
-				if !strings.Contains(settings["-ldflags"], "-X chpass/functions/internal/setup.Version=") {
-					t.Errorf("-ldflags %q: want the version stamped with -X chpass/functions/internal/setup.Version=", settings["-ldflags"])
+				if vs := stampedVersions(t, exe); len(vs) != 1 {
+					t.Errorf("stamped versions %v: want the one make stamps with -X chpass/functions/internal/setup.Stamp=chpass.version(VERSION)", vs)
 				}
 				for _, d := range bi.Deps {
 					for _, prefix := range foreign[p.name] {
@@ -363,4 +365,21 @@ func TestPackages(t *testing.T) {
 			})
 		}
 	}
+}
+
+// stampedVersions returns the versions stamped into the binary exe, as
+// chpass.version(VERSION) strings (setup.Stamp).
+func stampedVersions(tb testing.TB, exe string) []string {
+	tb.Helper()
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var vs []string
+	for _, m := range regexp.MustCompile(`chpass\.version\(([0-9A-Za-z.+-]+)\)`).FindAllSubmatch(b, -1) {
+		if v := string(m[1]); !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
 }

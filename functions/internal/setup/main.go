@@ -13,10 +13,25 @@ import (
 	"chpass/shared/platform"
 )
 
-// Version is the release the binary was built as: make stamps it with
-// -ldflags "-X chpass/functions/internal/setup.Version=x.y.z". -version prints it
-// and the platform's start line carries it; no response ever does.
-var Version = "0.0.0-dev"
+// Stamp is what make sets at build time, with
+// -ldflags "-X chpass/functions/internal/setup.Stamp=chpass.version(x.y.z)": the
+// delimiters let make release find the version in a stripped binary (-trimpath
+// keeps -ldflags out of the build information). Only the stamp spells them out.
+var Stamp string
+
+// Version is the release the binary was built as (0.0.0-dev when unstamped).
+// -version prints it and the platform's start line carries it; no response ever does.
+var Version = stampVersion(Stamp)
+
+// stampVersion takes the version out of a stamp. The delimiters are counted,
+// not written, so that the binary holds them only where make stamped them.
+func stampVersion(stamp string) string {
+	const open, closing = len("chpass.version("), len(")")
+	if len(stamp) <= open+closing {
+		return "0.0.0-dev"
+	}
+	return stamp[open : len(stamp)-closing]
+}
 
 // Builder builds one function's handler from an App.
 type Builder func(ctx context.Context, a *App) (http.Handler, error)
