@@ -42,6 +42,23 @@ var egressBuilds = []egressBuild{
 	}},
 }
 
+// cloudSDK matches the packages of the clouds' SDKs. Each one a build links must
+// either name a cloud API (egressBuild.sdk) or be plumbing that calls none
+// (sdkPlumbing); any other fails the test, so that a new client (an SSO or IMDS
+// credential provider, another vendor's SDK) is looked at, not missed.
+var (
+	cloudSDK    = regexp.MustCompile(`^(github\.com/(aws|aliyun|alibabacloud-go|huaweicloud|tencentcloud)/|cloud\.google\.com/|github\.com/Azure/azure-sdk)`)
+	sdkPlumbing = []*regexp.Regexp{
+		regexp.MustCompile(`^github\.com/aws/aws-lambda-go(/|$)`),                // the Lambda runtime API, on the host
+		regexp.MustCompile(`^github\.com/aliyun/fc-runtime-go-sdk(/|$)`),         // the Function Compute runtime API, on the host
+		regexp.MustCompile(`^github\.com/aws/smithy-go(/|$)`),                    // serialization and middleware
+		regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/(aws|internal)(/|$)`), // signing, retries, endpoint rules
+		regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/service/[^/]+/.`),     // an API client's own subpackages
+		regexp.MustCompile(`^github\.com/aliyun/alibaba-cloud-sdk-go/sdk(/|$)`),
+		regexp.MustCompile(`^github\.com/aliyun/alibaba-cloud-sdk-go/services/[^/]+/.`),
+	}
+)
+
 // awsEndpointServices names, for each AWS API a function may call, the service of
 // its VPC interface endpoint (com.amazonaws.REGION.NAME). An API missing here fails
 // the test: add it, and an endpoint for it in template.yaml.
@@ -74,11 +91,21 @@ func linkedAPIs(tb testing.TB, b egressBuild, fn string) []string {
 		tb.Fatalf("go list -deps ./functions/%s: %v\n%s", fn, err, out)
 	}
 	var apis []string
-	for pkg := range strings.Lines(string(out)) {
+	for line := range strings.Lines(string(out)) {
+		pkg := strings.TrimSpace(line)
+		api := ""
 		for _, re := range b.sdk {
-			if m := re.FindStringSubmatch(strings.TrimSpace(pkg)); m != nil && !slices.Contains(apis, m[1]) {
-				apis = append(apis, m[1])
+			if m := re.FindStringSubmatch(pkg); m != nil {
+				api = m[1]
 			}
+		}
+		switch {
+		case api != "":
+			if !slices.Contains(apis, api) {
+				apis = append(apis, api)
+			}
+		case cloudSDK.MatchString(pkg) && !slices.ContainsFunc(sdkPlumbing, func(re *regexp.Regexp) bool { return re.MatchString(pkg) }):
+			tb.Errorf("the %s build of %s links %s, a cloud SDK package this test cannot place: if it calls a cloud API, add its pattern to egressBuilds and declare the API in egress.yaml; if it calls none, add it to sdkPlumbing", b.cloud, fn, pkg)
 		}
 	}
 	slices.Sort(apis)
