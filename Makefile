@@ -7,6 +7,9 @@ FUNCTIONS  := caller-password modify-user-passwords
 GO         ?= go
 GOFLAGS    := -trimpath
 LDFLAGS    := -s -w -buildid=
+# VERSION is stamped into every binary (-version prints it, the start log line carries it).
+VERSION    ?= 0.0.0-dev
+VERSION_LDFLAGS = -X chpass/functions/internal/setup.Stamp=chpass.version($(VERSION))
 # Each cloud's binary links only its own secret service's SDK. validator_novalidatefn drops
 # validator's one MethodByName call, which made the linker keep every exported method: -2.9 MB.
 TAGS_AWS   := lambda.norpc,noalibaba,validator_novalidatefn
@@ -21,6 +24,7 @@ LDAP_DIR   := $(CACHE)/slapd
 SAMBA_DIR  := $(CACHE)/samba
 export CHPASS_CONFIG ?= $(DEMO)
 
+.PHONY: licenses release sbom-tool
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint local run invoke demo-reset test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
 
@@ -41,8 +45,8 @@ lint: fmt vet
 ## build: static, stripped binaries for both clouds: arm64 bootstrap for AWS, amd64 for Function Compute.
 build: build-aws build-fc
 
-GOBUILD_AWS = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_AWS) -ldflags '$(LDFLAGS)'
-GOBUILD_FC  = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_FC) -ldflags '$(LDFLAGS)'
+GOBUILD_AWS = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_AWS) -ldflags '$(LDFLAGS) $(VERSION_LDFLAGS)'
+GOBUILD_FC  = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(GOFLAGS) -buildvcs=false -tags $(TAGS_FC) -ldflags '$(LDFLAGS) $(VERSION_LDFLAGS)'
 
 build-aws:
 	@for fn in $(FUNCTIONS); do \
@@ -139,9 +143,9 @@ SERVERS_UP = trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR); bash sha
 ## test: every test, with a real slapd and a Samba AD domain started for the directory tests and
 ## stopped after; cfn-lint on
 ## template.yaml; the packaged zips run through loopback Lambda and Function Compute runtime APIs.
-test: deps cfn-lint package
+test: deps cfn-lint package sbom-tool
 	@$(SERVERS_UP); \
-	CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
+	CHPASS_CYCLONEDX=$(CURDIR)/$(CYCLONEDX) CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -race -count=1 -timeout 15m ./...
 
 ## bench: benchmarks with figures and ratios (needs slapd for the LDAP ones, and the packaged
 ## zips for the cold start).
@@ -151,3 +155,28 @@ bench: deps package
 
 clean:
 	rm -rf $(BIN) dist $(CACHE)
+
+# ---- release (issue 15): licenses, SBOMs, versioned zips, SHA256SUMS, templates ----
+
+## licenses: regenerate THIRD_PARTY_LICENSES.md (module, version, license of everything the binaries
+## link, and the data they ship) from the license files in the module cache. A test fails when it is stale.
+licenses:
+	$(GO) mod download
+	$(GO) run ./functions/internal/licenses -o THIRD_PARTY_LICENSES.md
+
+# cyclonedx-gomod writes the SBOMs; installed for the host (GOOS/GOARCH of a release build would
+# otherwise cross-compile the tool itself), pinned, from the Go module proxy.
+CYCLONEDX := $(CACHE)/bin/cyclonedx-gomod
+sbom-tool:
+	@test -x $(CYCLONEDX) || GOBIN=$(CURDIR)/$(CACHE)/bin GOOS= GOARCH= $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
+
+## release: make release VERSION=x.y.z writes dist/release/x.y.z/: the zips of make package named
+## chpass-x.y.z-<cloud>-<fn>.zip, a CycloneDX SBOM for each, template.yaml and s.yaml with the version and
+## the zips filled in, the Serverless Devs registry package, LICENSE, README, CHANGELOG, third-party
+## licenses and SHA256SUMS. The same sources give the same bytes.
+release:
+	@if [[ ! "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]]; then \
+	  echo "usage: make release VERSION=x.y.z (got '$(VERSION)')" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory package sbom-tool VERSION=$(VERSION)
+	$(GO) run ./functions/internal/release -version $(VERSION) -cyclonedx $(CYCLONEDX) -dist $(DIST) -o $(DIST)/release/$(VERSION)
+

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -349,6 +351,10 @@ func TestPackages(t *testing.T) {
 						t.Errorf("build setting %s=%q, want %q", k, settings[k], v)
 					}
 				}
+				// make stamps the release version (-version prints it, the start line carries it).
+				if vs := stampedVersions(t, exe); len(vs) != 1 {
+					t.Errorf("stamped versions %v: want the one make stamps with -X chpass/functions/internal/setup.Stamp=chpass.version(VERSION)", vs)
+				}
 				for _, d := range bi.Deps {
 					for _, prefix := range foreign[p.name] {
 						if strings.HasPrefix(d.Path, prefix) {
@@ -359,4 +365,21 @@ func TestPackages(t *testing.T) {
 			})
 		}
 	}
+}
+
+// stampedVersions returns the versions stamped into the binary exe, as
+// chpass.version(VERSION) strings (setup.Stamp).
+func stampedVersions(tb testing.TB, exe string) []string {
+	tb.Helper()
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var vs []string
+	for _, m := range regexp.MustCompile(`chpass\.version\(([0-9A-Za-z.+-]+)\)`).FindAllSubmatch(b, -1) {
+		if v := string(m[1]); !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
 }

@@ -13,6 +13,26 @@ import (
 	"chpass/shared/platform"
 )
 
+// Stamp is what make sets at build time, with
+// -ldflags "-X chpass/functions/internal/setup.Stamp=chpass.version(x.y.z)": the
+// delimiters let make release find the version in a stripped binary (-trimpath
+// keeps -ldflags out of the build information). Only the stamp spells them out.
+var Stamp string
+
+// Version is the release the binary was built as (0.0.0-dev when unstamped).
+// -version prints it and the platform's start line carries it; no response ever does.
+var Version = stampVersion(Stamp)
+
+// stampVersion takes the version out of a stamp. The delimiters are counted,
+// not written, so that the binary holds them only where make stamped them.
+func stampVersion(stamp string) string {
+	const open, closing = len("chpass.version("), len(")")
+	if len(stamp) <= open+closing {
+		return "0.0.0-dev"
+	}
+	return stamp[open : len(stamp)-closing]
+}
+
 // Builder builds one function's handler from an App.
 type Builder func(ctx context.Context, a *App) (http.Handler, error)
 
@@ -30,9 +50,14 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("CHPASS_CONFIG"), "the configuration file (default $CHPASS_CONFIG)")
 	event := fs.String("event", "", "invoke once with this platform event file and print the platform response")
+	version := fs.Bool("version", false, "print the version and exit")
 	now := fs.String("now", "", "with -event: judge signature dates as if it were this RFC 3339 time, to replay a signed sample")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "%s %s\n", function, Version)
+		return 0
 	}
 	var clock func() time.Time
 	if *now != "" {
@@ -83,7 +108,7 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	if *event != "" {
 		return invoke(ctx, h, *event, stdout, stderr)
 	}
-	if err := platform.Run(h, platform.Options{Logger: app.Logger}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := platform.Run(h, platform.Options{Logger: app.Logger.With().Str("version", Version).Logger()}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		app.Logger.Error().Err(err).Msg("platform stopped")
 		return 1
 	}

@@ -31,6 +31,7 @@ var samParams = map[string]string{
 	"LogRetentionInDays":         "90",
 	"ThrottlingRateLimit":        "50",
 	"ThrottlingBurstLimit":       "100",
+	"VpcEndpointsVpcId":          "",
 }
 
 // samFunction is one AWS::Serverless::Function of template.yaml.
@@ -369,6 +370,7 @@ func TestSAMParameters(t *testing.T) {
 		{"DirectoryStartTls", "yes"},
 		{"ClusterId", "ehpc: {directory: evil}"},
 		{"LogRetentionInDays", "2"},
+		{"VpcEndpointsVpcId", "vpc-XYZ"},
 	}
 	for _, tt := range refused {
 		t.Run("Refuses"+tt.name, func(t *testing.T) {
