@@ -229,7 +229,9 @@ func New(cfg Config) (*Directory, error) {
 		return nil, fmt.Errorf("ldap: invalid configuration: url scheme %q", u.Scheme)
 	}
 	d.addr = net.JoinHostPort(u.Hostname(), port)
-	d.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	// The session cache lets the fresh connection of each self-service change
+	// resume a TLS session rather than pay a full handshake.
+	d.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName, ClientSessionCache: tls.NewLRUClientSessionCache(64)}
 	if d.tls.ServerName == "" {
 		d.tls.ServerName = u.Hostname()
 	}
