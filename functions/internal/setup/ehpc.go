@@ -21,7 +21,7 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 	for id, cl := range c.Clusters {
 		ec := ehpcapi.Cluster{Status: cl.Status, Domain: cl.Directory}
 		if cl.Directory != "" {
-			dir, err := a.Directory(ctx, cl.Directory)
+			dir, err := a.clusterDirectory(ctx, id)
 			if err != nil {
 				return nil, fmt.Errorf("clusters[%s]: %w", id, err)
 			}
