@@ -468,4 +468,3 @@ func (d *driver) rpc(params map[string]string) (*http.Request, error) {
 	}
 	return http.NewRequest(http.MethodGet, d.base+"/?"+q.Encode(), nil)
 }
-
