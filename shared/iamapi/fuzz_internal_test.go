@@ -83,7 +83,13 @@ func FuzzParseSignature(f *testing.F) {
 			now:     func() time.Time { return now },
 		}
 		user, err := h.verifySignature(signedReq(path), body, authz)
-		if err == nil && (authz != good || canonicalURI(path) != "/v5/caller-password/") {
+		// Spacing may differ; the key, the signed headers, the signature and the
+		// canonical path may not.
+		got, _ := parseSignature(authz)
+		want, _ := parseSignature(good)
+		same := got.accessKey == want.accessKey && got.signature == want.signature &&
+			strings.Join(got.signedHeaders, ";") == strings.Join(want.signedHeaders, ";")
+		if err == nil && (!same || canonicalURI(path) != "/v5/caller-password/") {
 			t.Fatalf("authenticated %q as %q with a signature the key did not make", authz, user)
 		}
 	})
