@@ -25,6 +25,7 @@ SAMBA_DIR  := $(CACHE)/samba
 export CHPASS_CONFIG ?= $(DEMO)
 
 .PHONY: licenses release sbom-tool
+.PHONY: fuzz load
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint local run invoke demo-reset test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
 
@@ -152,6 +153,26 @@ test: deps cfn-lint package sbom-tool
 bench: deps package
 	@$(SERVERS_UP); \
 	CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./...
+
+## fuzz: every fuzz target (func FuzzX in a _test.go file) for FUZZTIME each. `make test` runs their seed
+## corpora only, as plain tests. FUZZMINIMIZE bounds the minimisation of each new input by a count, so that
+## the fuzzer does not sit at 0 execs/s minimising on a loaded 2-core machine.
+FUZZTIME     ?= 30s
+FUZZMINIMIZE ?= 50x
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' shared functions | sort | while read -r f; do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+	    echo "== $$t ($$(dirname $$f)) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$(dirname $$f) || exit 1; \
+	  done; done
+
+## load: the local server on a fresh embedded store, driven over loopback by signed requests of both APIs
+## (LOAD_N requests, LOAD_C at a time, LOAD_RUNS runs); prints throughput, latencies, codes and the server's RSS.
+LOAD_N    ?= 1000
+LOAD_C    ?= 20
+LOAD_RUNS ?= 2
+load:
+	$(GO) run ./functions/internal/load -n $(LOAD_N) -c $(LOAD_C) -runs $(LOAD_RUNS)
 
 clean:
 	rm -rf $(BIN) dist $(CACHE)

@@ -420,6 +420,10 @@ func checkAccessKeys(keys []AccessKey, inline int) []string {
 		if k.User == "" && len(k.Actions) == 0 {
 			msgs = append(msgs, name(i)+": needs user (self-service) or actions (admin)")
 		}
+		if k.User != "" && !password.PreparedName(k.User) {
+			// Such a name reaches no account (password.PreparedName): the key could never be used.
+			msgs = append(msgs, name(i)+".user: is not a prepared user name (fullwidth or other compatibility forms, spaces, invisible characters)")
+		}
 	}
 	return msgs
 }

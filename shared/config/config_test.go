@@ -112,6 +112,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"MaxBelowMin", "policy:\n  minimum_password_length: 20\n  maximum_password_length: 10\n", "policy.maximum_password_length: must be at least minimum_password_length"},
 		{"MissingSecret", "access_keys:\n  - id: AK1\n    user: alice\n", "access_keys[0].secret: is required"},
 		{"KeyWithoutPurpose", "access_keys:\n  - id: AK1\n    secret: s\n", "access_keys[0]: needs user"},
+		{"FullwidthKeyUser", "access_keys:\n  - {id: AK1, secret: s, user: \"\uff41lice\"}\n", "access_keys[0].user: is not a prepared user name"},
 		{"DuplicateKey", "access_keys:\n  - {id: AK1, secret: s, user: a}\n  - {id: AK1, secret: t, user: b}\n", "access_keys[1].id: repeats"},
 		{"BadStatus", "clusters:\n  c1:\n    status: melting\n", "clusters[c1].status: must be one of"},
 		{"UnknownDirectory", "clusters:\n  c1:\n    status: running\n    directory: corp\n", "clusters[c1].directory: \"corp\" is neither"},

@@ -3,6 +3,7 @@ package ehpcapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -369,17 +370,18 @@ func TestBadInput(t *testing.T) {
 		raw    string // appended to the signed query, unsigned
 		code   string
 		param  string // what the message names
+		hidden string // what neither the message nor Recommend may hold: the caller's own text
 	}{
-		{name: "MoreThan100", params: many, param: "User.101."},
-		{name: "NZero", params: modify("ehpc-demo", map[string]string{"User.0.Name": "user1", "User.0.Password": canary}, "user2"), param: "User.0."},
+		{name: "MoreThan100", params: many, param: "User", hidden: "User.101"},
+		{name: "NZero", params: modify("ehpc-demo", map[string]string{"User.0.Name": "user1", "User.0.Password": canary}, "user2"), param: "User", hidden: "User.0"},
 		{name: "Gap", params: modify("ehpc-demo", map[string]string{"User.3.Name": "user3", "User.3.Password": canary + "3"}, "user1"), param: "User.2.Name"},
 		{name: "NameWithoutPassword", params: modify("ehpc-demo", map[string]string{"User.2.Name": "user2"}, "user1"), param: "User.2.Password"},
-		{name: "NonNumericN", params: modify("ehpc-demo", map[string]string{"User.x.Name": "user2"}, "user1"), param: "User.x.Name"},
-		{name: "LeadingZeroN", params: modify("ehpc-demo", map[string]string{"User.01.Name": "user2"}, "user1"), param: "User.01.Name"},
-		{name: "PlusN", params: modify("ehpc-demo", map[string]string{"User.+2.Name": "user2"}, "user1"), param: "User.+2.Name"},
-		{name: "UnknownSubField", params: modify("ehpc-demo", map[string]string{"User.1.Foo": "bar"}, "user1"), param: "User.1.Foo"},
+		{name: "NonNumericN", params: modify("ehpc-demo", map[string]string{"User.x.Name": "user2"}, "user1"), param: "User", hidden: "User.x"},
+		{name: "LeadingZeroN", params: modify("ehpc-demo", map[string]string{"User.01.Name": "user2"}, "user1"), param: "User", hidden: "User.01"},
+		{name: "PlusN", params: modify("ehpc-demo", map[string]string{"User.+2.Name": "user2"}, "user1"), param: "User", hidden: "User.+2"},
+		{name: "UnknownSubField", params: modify("ehpc-demo", map[string]string{"User.1.Foo": "bar"}, "user1"), param: "User", hidden: "Foo"},
 		{name: "BareUser", params: modify("ehpc-demo", map[string]string{"User": "user1"}, "user1"), param: "User"},
-		{name: "NoField", params: modify("ehpc-demo", map[string]string{"User.2": "user1"}, "user1"), param: "User.2"},
+		{name: "NoField", params: modify("ehpc-demo", map[string]string{"User.2": "user1"}, "user1"), param: "User", hidden: "User.2"},
 		{name: "NoUsers", params: modify("ehpc-demo", nil), code: CodeMissingParameter, param: "User.1.Name"},
 		{name: "EmptyName", params: modify("ehpc-demo", map[string]string{"User.1.Name": ""}, "user1"), param: "User.1.Name"},
 		{name: "EmptyPassword", params: modify("ehpc-demo", map[string]string{"User.1.Password": ""}, "user1"), param: "User.1.Password"},
@@ -398,6 +400,9 @@ func TestBadInput(t *testing.T) {
 		{name: "BadEscape", params: modify("ehpc-demo", nil, "user1"), raw: "&User.2.Password=" + canary + "%zz", param: "User.2.Password"},
 		{name: "RepeatedKey", params: modify("ehpc-demo", nil, "user1"), raw: "&User.1.Password=" + canary + "x", param: "User.1.Password"},
 		{name: "RepeatedAction", params: modify("ehpc-demo", nil, "user1"), raw: "&Action=ListUsers", param: "Action"},
+		// A name the API does not define is request content: never echoed.
+		{name: "RepeatedUnknownKey", params: modify("ehpc-demo", nil, "user1"), raw: "&Xq9Probe=1&Xq9Probe=2", param: "(parameter name)", hidden: "Xq9Probe"},
+		{name: "UnknownKeyBadEscape", params: modify("ehpc-demo", nil, "user1"), raw: "&Xq9Probe=%zz", param: "(parameter name)", hidden: "Xq9Probe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -414,6 +419,9 @@ func TestBadInput(t *testing.T) {
 			wantError(t, r, 400, code)
 			if !strings.Contains(r.message(), tt.param) {
 				t.Errorf("message %q does not name %s", r.message(), tt.param)
+			}
+			if tt.hidden != "" && (strings.Contains(r.message(), tt.hidden) || strings.Contains(fmt.Sprint(r.Body["Recommend"]), tt.hidden)) {
+				t.Errorf("the answer echoes %q: %v", tt.hidden, r.Body)
 			}
 			if n := e.dir.resetNames(); len(n) != 0 {
 				t.Errorf("%v changed despite a bad entry", n)

@@ -22,9 +22,31 @@ const (
 	MaxUsers      = 100       // User.N: N from 1 to 100
 )
 
-// safeName returns key when it can be shown in a message: printable ASCII
-// without spaces, at most MaxKeyBytes. Otherwise it names no key.
-func safeName(key string) string { return token(key, "(parameter name)") }
+// safeName returns key when the API itself defines it (apiParams, and
+// User.N.Name and User.N.Password for N from 1 to 100), so that a message names
+// it; any other key is request content, which no message echoes.
+func safeName(key string) string {
+	if apiParams[key] {
+		return key
+	}
+	if rest, ok := strings.CutPrefix(key, "User."); ok {
+		num, field, _ := strings.Cut(rest, ".")
+		n, err := strconv.Atoi(num)
+		if err == nil && n >= 1 && n <= MaxUsers && num == strconv.Itoa(n) && (field == "Name" || field == "Password") {
+			return key
+		}
+	}
+	return "(parameter name)"
+}
+
+// apiParams are the parameters the API defines: the RPC gateway's common ones
+// and those of ModifyUserPasswords, ListUsers and ListTasks.
+var apiParams = map[string]bool{
+	"Action": true, "Version": true, "Format": true, "RegionId": true, "AccessKeyId": true, "Signature": true,
+	"SignatureMethod": true, "SignatureVersion": true, "SignatureNonce": true, "SignatureType": true, "Timestamp": true,
+	"SecurityToken": true, "ClusterId": true, "Async": true, "PageNumber": true, "PageSize": true, "TaskId": true,
+	"Archived": true,
+}
 
 // token returns s when it is 1 to MaxKeyBytes printable ASCII characters
 // without spaces, else placeholder.
@@ -162,14 +184,14 @@ func parseUsers(params map[string]string) ([]password.ResetRequest, *apiError) {
 		}
 		num, field, ok := strings.Cut(rest, ".")
 		if !ok {
-			return nil, &apiError{Code: CodeInvalidParams, Name: safeName(key), Recommend: "Give users as User.N.Name and User.N.Password, N from 1 to 100."}
+			return nil, &apiError{Code: CodeInvalidParams, Name: "User", Recommend: "Give users as User.N.Name and User.N.Password, N from 1 to 100."}
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil || num == "" || num[0] < '1' || num[0] > '9' || strings.ContainsAny(num, "+-") {
-			return nil, &apiError{Code: CodeInvalidParams, Name: safeName(key), Recommend: "N must be a number from 1 to 100."}
+			return nil, &apiError{Code: CodeInvalidParams, Name: "User", Recommend: "N must be a number from 1 to 100."}
 		}
 		if n > MaxUsers {
-			return nil, &apiError{Code: CodeInvalidParams, Name: safeName(key), Recommend: "At most 100 users per request (N from 1 to 100)."}
+			return nil, &apiError{Code: CodeInvalidParams, Name: "User", Recommend: "At most 100 users per request (N from 1 to 100)."}
 		}
 		switch field {
 		case "Name":
@@ -183,7 +205,7 @@ func parseUsers(params map[string]string) ([]password.ResetRequest, *apiError) {
 			}
 			passwords[n], hasPassword[n] = value, true
 		default:
-			return nil, &apiError{Code: CodeInvalidParams, Name: safeName(key), Recommend: "A user has only Name and Password."}
+			return nil, &apiError{Code: CodeInvalidParams, Name: "User", Recommend: "A user has only Name and Password."}
 		}
 		maxN = max(maxN, n)
 	}

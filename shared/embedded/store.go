@@ -31,8 +31,14 @@ type Options struct {
 	// 0 turns reuse prevention off.
 	History int
 	// MinAge is the minimum time between two self-service changes
-	// (minimum_password_age); administrative resets ignore it. 0 turns it off.
+	// (minimum_password_age); administrative resets ignore it, except through a
+	// view made by WithPolicy. 0 turns it off.
 	MinAge time.Duration
+	// Remember is how many passwords are kept, counting the current one, when it
+	// is more than History: views made by WithPolicy with a deeper history than
+	// History need it, or they would find fewer earlier passwords than their
+	// policy names. 0 keeps History.
+	Remember int
 	// MaxFailures is how many consecutive wrong old passwords lock the account;
 	// 0 means the default, 5, and a negative value turns lockout off.
 	MaxFailures int
@@ -72,7 +78,9 @@ type Store struct {
 	db          *bolt.DB
 	history     int
 	minAge      time.Duration
-	maxFailures int // <= 0: lockout off
+	remember    int  // passwords kept, counting the current one: max(history, Options.Remember)
+	resetMinAge bool // resets too keep minAge (a view of WithPolicy)
+	maxFailures int  // <= 0: lockout off
 	lockout     time.Duration
 	params      Argon2Params
 	now         func() time.Time
@@ -90,7 +98,7 @@ func Open(opts Options) (*Store, error) {
 	switch {
 	case opts.Path == "":
 		return nil, password.Errorf(password.EINVALID, "The path of the embedded store is required.")
-	case opts.History < 0:
+	case opts.History < 0 || opts.Remember < 0:
 		return nil, password.Errorf(password.EINVALID, "The password history must not be negative.")
 	case opts.MinAge < 0:
 		return nil, password.Errorf(password.EINVALID, "The minimum password age must not be negative.")
@@ -103,6 +111,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		history:     opts.History,
 		minAge:      opts.MinAge,
+		remember:    max(opts.History, opts.Remember),
 		maxFailures: opts.MaxFailures,
 		lockout:     opts.Lockout,
 		params:      opts.Argon2.withDefaults(),
@@ -182,6 +191,21 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.db = db
 	return s, nil
+}
+
+// WithPolicy returns a view of the store that enforces another policy's
+// password_reuse_prevention (history, counting the current password) and
+// minimum_password_age (minAge) on the same accounts: an E-HPC cluster's
+// policy, for that cluster's resets. Unlike the store itself, the view applies
+// minAge to resets too: a reset less than minAge after the password last
+// changed, by anyone, is refused (minimum_password_age), as ppolicy's pwdMinAge
+// refuses a reset by a service account that is not the rootdn. The view
+// remembers at most Options.Remember passwords (or History, when larger), so a
+// deeper history finds only those. Close the store, not its views.
+func (s *Store) WithPolicy(history int, minAge time.Duration) *Store {
+	v := *s
+	v.history, v.minAge, v.resetMinAge = max(history, 0), max(minAge, 0), true
+	return &v
 }
 
 // Close closes the file. Methods called afterwards return EUNAVAILABLE.

@@ -911,3 +911,39 @@ func TestOpen_NewerSchema(t *testing.T) {
 		t.Fatalf("err = %v, want a newer-version refusal", err)
 	}
 }
+
+// A view of WithPolicy enforces its own history and minimum age on the same
+// accounts, resets included, while the store keeps its own rules.
+func TestWithPolicy(t *testing.T) {
+	clk := newClock()
+	ctx := context.Background()
+	s := mustOpen(t, embedded.Options{History: 1, Remember: 5, Now: clk.Now})
+	mustEnsure(t, s, "alice", "p0")
+	strict := s.WithPolicy(5, time.Hour)
+	loose := s.WithPolicy(0, 0)
+
+	// The store's own resets ignore the age; its history is the current password only.
+	wantCode(t, s.ResetPassword(ctx, "alice", "p1"), "")
+	wantCode(t, s.ResetPassword(ctx, "alice", "p2"), "")
+	wantCode(t, s.ResetPassword(ctx, "alice", "p0"), "")
+
+	// The strict view refuses a reset within the hour of the last change, whoever made it.
+	err := strict.ResetPassword(ctx, "alice", "p9")
+	wantRule(t, err, password.RuleMinAge)
+	if !strings.Contains(password.ErrorMessage(err), "60 minutes") {
+		t.Errorf("message %q does not state the view's minimum age", password.ErrorMessage(err))
+	}
+	clk.Advance(time.Hour)
+	// Its history of 5 remembers p2 and p1, which the store's history of 1 would not.
+	wantRule(t, strict.ResetPassword(ctx, "alice", "p1"), password.RuleReusePrevention)
+	wantRule(t, strict.ResetPassword(ctx, "alice", "p2"), password.RuleReusePrevention)
+	wantCode(t, strict.ResetPassword(ctx, "alice", "p3"), "")
+	wantRule(t, strict.ResetPassword(ctx, "alice", "p4"), password.RuleMinAge)
+
+	// The loose view resets at once, to anything but nothing.
+	wantCode(t, loose.ResetPassword(ctx, "alice", "p3"), "")
+	wantCode(t, loose.ResetPassword(ctx, "alice", "p3"), "")
+	// Self-service through the store keeps the store's rules.
+	wantCode(t, s.ChangePassword(ctx, "alice", "p3", "p2"), "")
+	wantRule(t, s.ChangePassword(ctx, "alice", "p2", "p2"), password.RuleReusePrevention)
+}

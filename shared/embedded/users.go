@@ -32,7 +32,7 @@ type userRecord struct {
 func (r *userRecord) locked(now time.Time) bool { return r.LockedUntil.After(now) }
 
 // setPassword makes hash the current password, remembering the previous one for
-// a history of depth history, and clears failures and any lockout. A reset (not
+// a history of depth history (counting the current one), and clears failures and any lockout. A reset (not
 // selfService) also clears the self-service time, so that the user may change
 // the password an administrator set at once.
 func (r *userRecord) setPassword(hash string, history int, now time.Time, selfService bool) {
@@ -197,10 +197,13 @@ func (s *Store) ChangePassword(ctx context.Context, name, oldPassword, newPasswo
 }
 
 // ResetPassword sets name's password to newPassword as an administrator: the old
-// password is not needed, MinAge does not apply, and the account is unlocked.
+// password is not needed, MinAge does not apply (except through a view of
+// WithPolicy), and the account is unlocked.
 //
 // Returns ENOTFOUND when the user does not exist, EPOLICY when the new password
-// was used recently (password_reuse_prevention), ECANCELED when ctx ended first,
+// was used recently (password_reuse_prevention) or, through a view of
+// WithPolicy, the password changed less than its minimum age ago
+// (minimum_password_age), ECANCELED when ctx ended first,
 // and EUNAVAILABLE when the store cannot be used.
 func (s *Store) ResetPassword(ctx context.Context, name, newPassword string) error {
 	const op = "embedded.ResetPassword"
@@ -214,6 +217,9 @@ func (s *Store) ResetPassword(ctx context.Context, name, newPassword string) err
 		}
 		if rec == nil {
 			return errNotFound()
+		}
+		if s.resetMinAge && s.minAge > 0 && s.now().Sub(rec.Changed) < s.minAge {
+			return password.PolicyError([]password.Violation{s.policy().Violation(password.RuleMinAge)})
 		}
 		var again bool
 		if s.history > 0 {
@@ -279,7 +285,7 @@ func (s *Store) commitPassword(op, name string, gen uint64, hash string, selfSer
 			// Locked by other requests' failures since this one proved the password.
 			return errLocked()
 		}
-		cur.setPassword(hash, s.history, now, selfService)
+		cur.setPassword(hash, s.remember, now, selfService)
 		done = true
 		return putUser(tx, name, cur)
 	})

@@ -273,6 +273,18 @@ func TestInputLimits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("MessagesNeverEchoTheCallersFieldNames", func(t *testing.T) {
+		for _, b := range []string{
+			`{"old_password":"a","new_password":"b","Xq9Probe":1}`,
+			`{"Xq9Probe":"x"}`,
+			`{"old_password":"a","Xq9Probe` + "\u00e9" + `":1}`,
+		} {
+			res := newEnv(t).do(t, bearer(t, post(b)))
+			if res.code != iamapi.CodeMalformedBody || strings.Contains(res.msg, "Xq9Probe") {
+				t.Errorf("%s: %s %q, want IAM.0001 without the field's name", b, res.code, res.msg)
+			}
+		}
+	})
 	t.Run("MessagesNameTheField", func(t *testing.T) {
 		for name, b := range map[string]string{"new_password": body(oldPW, ""), "old_password": body("Abc\u0001", newPW)} {
 			res := newEnv(t).do(t, bearer(t, post(b)))

@@ -110,7 +110,8 @@ func decodeChange(v *validator.Validate, body []byte) (changeRequest, *apiError)
 		case "new_password":
 			i = 1
 		default:
-			return req, newError(CodeMalformedBody, fmt.Sprintf("The request body has an unknown field %s; only old_password and new_password are allowed.", quoteField(key)))
+			// The field's name is the caller's text: never echoed.
+			return req, newError(CodeMalformedBody, "The request body has an unknown field; only old_password and new_password are allowed.")
 		}
 		if seen[i] {
 			return req, newError(CodeMalformedBody, fmt.Sprintf("The request body repeats the field %s.", key))
@@ -170,14 +171,6 @@ func syntaxError(err error, empty bool) *apiError {
 		return newError(CodeMalformedBody, "The request body is not valid JSON (it ends too early).")
 	}
 	return newError(CodeMalformedBody, "The request body is not valid JSON.")
-}
-
-// quoteField quotes an unknown field name for a message, cut to 64 bytes.
-func quoteField(k string) string {
-	if len(k) > 64 {
-		k = k[:64] + "..."
-	}
-	return fmt.Sprintf("%q", strings.ToValidUTF8(k, "\uFFFD"))
 }
 
 var errBadString = errors.New("invalid JSON string")

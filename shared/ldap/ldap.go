@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -418,10 +419,18 @@ var errNoSuchUser = goldap.NewError(goldap.LDAPResultNoSuchObject, errors.New("n
 
 // findUser returns the entry of the user called name, as the service account, or
 // errNoSuchUser. More than one match is an error of the configuration.
+//
+// One name, one person: the directory's own matching is looser than the name
+// (uid is caseIgnoreMatch, and LDAP string preparation folds Unicode
+// compatibility forms and drops ignorable characters), so the entry it finds
+// must hold name exactly, byte for byte, as a value of NameAttribute; an entry
+// found under another spelling is no such user. With a DN template the entry
+// is read too, for the same reason: the DN's RDN matches loosely as well.
 func (d *Directory) findUser(ctx context.Context, name string, attrs []string) (*goldap.Entry, error) {
 	if !plausibleName(name) {
 		return nil, errNoSuchUser
 	}
+	attrs = withNameAttribute(attrs, d.cfg.NameAttribute)
 	var req *goldap.SearchRequest
 	if d.cfg.UserSearch != nil {
 		req = goldap.NewSearchRequest(d.cfg.UserSearch.Base, d.scope, goldap.NeverDerefAliases, 2, 0, false,
@@ -443,28 +452,52 @@ func (d *Directory) findUser(ctx context.Context, name string, attrs []string) (
 		return nil, fmt.Errorf("user search matched more than one entry: %w", err)
 	case err != nil:
 		return nil, err
-	case len(res.Entries) == 0:
-		return nil, errNoSuchUser
-	case len(res.Entries) > 1:
-		return nil, errors.New("user search matched more than one entry")
 	}
-	return res.Entries[0], nil
+	var found *goldap.Entry
+	for _, e := range res.Entries {
+		if !holdsName(e, d.cfg.NameAttribute, name) {
+			continue
+		}
+		if found != nil {
+			return nil, errors.New("user search matched more than one entry")
+		}
+		found = e
+	}
+	if found == nil {
+		return nil, errNoSuchUser
+	}
+	return found, nil
+}
+
+// holdsName reports whether e holds name exactly as a value of attr.
+func holdsName(e *goldap.Entry, attr, name string) bool {
+	return slices.Contains(e.GetEqualFoldAttributeValues(attr), name)
+}
+
+// withNameAttribute returns attrs with attr among them, in place of "1.1" (no attributes).
+func withNameAttribute(attrs []string, attr string) []string {
+	out := make([]string, 0, len(attrs)+1)
+	for _, a := range attrs {
+		if a != "1.1" && !strings.EqualFold(a, attr) {
+			out = append(out, a)
+		}
+	}
+	return append(out, attr)
 }
 
 func (d *Directory) userDNFromTemplate(name string) string {
 	return expand(d.cfg.UserDNTemplate, escapeRDNValue(name))
 }
 
-// userDN returns the DN of the user called name. With a DN template it does not
-// ask the directory, which answers for a missing entry when it is used.
+// NameKey returns the key under which the directory tells user names apart:
+// the name in lower case, since the name attributes of LDAP directories (uid,
+// sAMAccountName) match case-insensitively. password.Service.CheckBatch uses
+// it to refuse a batch that names one entry twice.
+func (d *Directory) NameKey(name string) string { return strings.ToLower(name) }
+
+// userDN returns the DN of the entry that holds name exactly (see findUser).
 func (d *Directory) userDN(ctx context.Context, name string) (string, error) {
-	if !plausibleName(name) {
-		return "", errNoSuchUser
-	}
-	if d.cfg.UserDNTemplate != "" {
-		return d.userDNFromTemplate(name), nil
-	}
-	e, err := d.findUser(ctx, name, []string{"1.1"})
+	e, err := d.findUser(ctx, name, nil)
 	if err != nil {
 		return "", err
 	}
@@ -564,9 +597,7 @@ func (d *Directory) LookupUser(ctx context.Context, name string) (*password.User
 		return nil, d.dialect.domainError(op, lookup, err)
 	}
 	u := d.user(e)
-	if u.Name == "" {
-		u.Name = name
-	}
+	u.Name = name // the value the entry holds exactly, of several when it has more
 	return u, nil
 }
 

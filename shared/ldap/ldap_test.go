@@ -458,8 +458,11 @@ type fakeConn struct {
 func (f *fakeConn) SimpleBind(*goldap.SimpleBindRequest) (*goldap.SimpleBindResult, error) {
 	return &goldap.SimpleBindResult{}, nil
 }
-func (f *fakeConn) Search(*goldap.SearchRequest) (*goldap.SearchResult, error) {
-	return &goldap.SearchResult{Entries: []*goldap.Entry{goldap.NewEntry("uid=alice,dc=x", nil)}}, nil
+
+// Search finds the entry a DN template names, holding the name of its RDN.
+func (f *fakeConn) Search(r *goldap.SearchRequest) (*goldap.SearchResult, error) {
+	name := strings.TrimPrefix(strings.Split(r.BaseDN, ",")[0], "uid=")
+	return &goldap.SearchResult{Entries: []*goldap.Entry{goldap.NewEntry(r.BaseDN, map[string][]string{"uid": {name}})}}, nil
 }
 func (f *fakeConn) SearchWithPaging(r *goldap.SearchRequest, _ uint32) (*goldap.SearchResult, error) {
 	return f.Search(r)

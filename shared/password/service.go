@@ -40,8 +40,9 @@ func (s *Service) Check(name, password string) error {
 
 // Change sets name's password to newPassword after proving oldPassword, as the
 // user themselves. It returns EFORBIDDEN when the policy does not let users change
-// their own passwords, EINVALID for empty arguments, EPOLICY with every violated
-// rule, and otherwise what the directory returns.
+// their own passwords, EINVALID for empty arguments, EUNAUTHORIZED (an unknown
+// user) for a name that is not a PreparedName, EPOLICY with every violated rule,
+// and otherwise what the directory returns.
 func (s *Service) Change(ctx context.Context, name, oldPassword, newPassword string) error {
 	switch {
 	case !s.policy.AllowUserToChangePassword:
@@ -52,6 +53,9 @@ func (s *Service) Change(ctx context.Context, name, oldPassword, newPassword str
 		return Errorf(EINVALID, "The old password is required.")
 	case newPassword == "":
 		return Errorf(EINVALID, "The new password is required.")
+	case !PreparedName(name):
+		// No account holds such a name (see PreparedName): the answer of an unknown user.
+		return Errorf(EUNAUTHORIZED, "The user name or the old password is incorrect.")
 	}
 	var vs []Violation
 	if err := s.Check(name, newPassword); err != nil {
@@ -121,8 +125,9 @@ func (e *InvalidEntryError) Error() string { return e.Field + ": " + e.Err.Error
 func (e *InvalidEntryError) Unwrap() error { return e.Err }
 
 // CheckBatch validates every entry of a batch before anything changes: each name
-// well formed and unique, each password within the policy. It returns nil, or
-// one *InvalidEntryError for each bad entry, in the batch's order, joined with
+// well formed and unique under the directory's own equality (bob and BOB are one
+// name in LDAP), each password within the policy. It returns nil, or one
+// *InvalidEntryError for each bad entry, in the batch's order, joined with
 // errors.Join (errors.As finds the first; Unwrap() []error gives them all).
 func (s *Service) CheckBatch(entries []ResetRequest) error {
 	seen := make(map[string]int, len(entries))
@@ -132,11 +137,12 @@ func (s *Service) CheckBatch(entries []ResetRequest) error {
 			bad = append(bad, &InvalidEntryError{Index: i, Field: "Name", Err: err})
 			continue
 		}
-		if j, dup := seen[e.Name]; dup {
+		key := s.nameKey(e.Name)
+		if j, dup := seen[key]; dup {
 			bad = append(bad, &InvalidEntryError{Index: i, Field: "Name", Err: Errorf(EINVALID, "The user name repeats entry %d.", j+1)})
 			continue
 		}
-		seen[e.Name] = i
+		seen[key] = i
 		if err := s.Check(e.Name, e.Password); err != nil {
 			bad = append(bad, &InvalidEntryError{Index: i, Field: "Password", Err: err})
 		}

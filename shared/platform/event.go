@@ -19,7 +19,8 @@ import (
 	"chpass/shared/gateway"
 )
 
-// ErrBodyTooLarge reports an event whose request body, or a response whose body, exceeds MaxBodyBytes.
+// ErrBodyTooLarge reports an event of more than twice MaxBodyBytes, or a response whose body exceeds
+// MaxBodyBytes. A request body over MaxBodyBytes reaches the handler, which refuses it by its own limit.
 var ErrBodyTooLarge = errors.New("body exceeds 6 MiB")
 
 // ErrUnknownEvent reports an event that is not an HTTP event of a kind this package knows.
@@ -74,33 +75,20 @@ func serve(ctx context.Context, h http.Handler, req request) (resp response, err
 	return w.result(), nil
 }
 
-// httpRequest builds the *http.Request that req describes, with ctx carrying req.info.
+// httpRequest builds the *http.Request that req describes, with ctx carrying req.info. However
+// malformed the request is, it is built, so that the handler answers it in its own API's catalog:
+// a method that is no token and headers with invalid names or values are kept as they are (they
+// are only ever compared, never echoed); a path that is not valid percent-encoding keeps its raw
+// text as its path; a body marked base64 that is not fails the handler's read; and a body over
+// MaxBodyBytes is handed over whole (it is in memory already), for the handler to refuse by its
+// own, smaller, limit.
 func (req request) httpRequest(ctx context.Context) (*http.Request, error) {
-	if !validToken(req.method) {
-		return nil, errors.New("event has no valid HTTP method")
-	}
-	body, err := decodeBody(req.body, req.base64)
-	if err != nil {
-		return nil, err
-	}
-	u, err := requestURL(req.path, req.escaped)
-	if err != nil {
-		return nil, err
-	}
+	body, bodyErr := decodeBody(req.body, req.base64)
+	u := requestURL(req.path, req.escaped)
 	u.RawQuery = req.rawQuery
 	header := req.header
 	if header == nil {
 		header = http.Header{}
-	}
-	for name, values := range header {
-		if !validToken(name) {
-			return nil, errors.New("event has an invalid header name")
-		}
-		for _, v := range values {
-			if !validHeaderValue(v) {
-				return nil, errors.New("event has an invalid header value")
-			}
-		}
 	}
 	host := req.host
 	if h := header.Get("Host"); h != "" {
@@ -111,6 +99,10 @@ func (req request) httpRequest(ctx context.Context) (*http.Request, error) {
 	if req.sourceIP != "" {
 		remote = net.JoinHostPort(req.sourceIP, "0")
 	}
+	var rbody io.ReadCloser = io.NopCloser(bytes.NewReader(body))
+	if bodyErr != nil {
+		rbody = io.NopCloser(errReader{bodyErr})
+	}
 	r := &http.Request{
 		Method:        req.method,
 		URL:           u,
@@ -118,82 +110,58 @@ func (req request) httpRequest(ctx context.Context) (*http.Request, error) {
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        header,
-		Body:          io.NopCloser(bytes.NewReader(body)),
+		Body:          rbody,
 		ContentLength: int64(len(body)),
 		Host:          host,
 		RemoteAddr:    remote,
 		RequestURI:    u.RequestURI(),
 	}
+	if bodyErr != nil {
+		r.ContentLength = -1
+	}
 	return r.WithContext(gateway.With(ctx, req.info)), nil
 }
 
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// errBadBase64 is what reading a body marked base64 that is not valid base64 fails with.
+var errBadBase64 = errors.New("event body is marked base64 but is not valid base64")
+
 func decodeBody(body string, isBase64 bool) ([]byte, error) {
 	if !isBase64 {
-		if len(body) > MaxBodyBytes {
-			return nil, fmt.Errorf("request: %w", ErrBodyTooLarge)
-		}
 		return []byte(body), nil
-	}
-	if len(body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
-		return nil, fmt.Errorf("request: %w", ErrBodyTooLarge)
 	}
 	b, err := base64.StdEncoding.DecodeString(body)
 	if err != nil {
-		return nil, errors.New("event body is marked base64 but is not valid base64")
-	}
-	if len(b) > MaxBodyBytes {
-		return nil, fmt.Errorf("request: %w", ErrBodyTooLarge)
+		return nil, errBadBase64
 	}
 	return b, nil
 }
 
 // requestURL returns a URL holding only the path p, which is percent-encoded when escaped is true.
-func requestURL(p string, escaped bool) (*url.URL, error) {
+// A path that is not a valid percent-encoding keeps its raw text as its path, which routes nowhere.
+func requestURL(p string, escaped bool) *url.URL {
 	if p == "" {
 		p = "/"
 	}
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
-	if strings.ContainsAny(p, "\x00\r\n") {
-		return nil, errors.New("event path holds control characters")
-	}
 	if !escaped {
-		return &url.URL{Path: p}, nil
+		return &url.URL{Path: p}
 	}
 	dec, err := url.PathUnescape(p)
 	if err != nil {
-		return nil, errors.New("event path is not a valid percent-encoded path")
+		return &url.URL{Path: p}
 	}
 	u := &url.URL{Path: dec}
 	if u.EscapedPath() != p {
 		u.RawPath = p // kept when it is a valid encoding of Path, as url.Parse keeps it
 	}
-	return u, nil
-}
-
-// validToken reports whether s is an RFC 9110 token (a method or header name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || c <= ' ' || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether v holds no control characters other than tab.
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
+	return u
 }
 
 // recorder is an in-memory http.ResponseWriter.

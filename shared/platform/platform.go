@@ -21,9 +21,15 @@ import (
 	"chpass/shared/gateway"
 )
 
-// MaxBodyBytes is the largest request body accepted from an event or a local request (6 MiB,
-// the synchronous payload limit of AWS Lambda).
+// MaxBodyBytes is the most of a local request's body a handler can read, and the largest response
+// body (6 MiB, the synchronous payload limit of AWS Lambda). The APIs refuse far smaller bodies
+// themselves, in their own catalogs.
 const MaxBodyBytes = 6 << 20
+
+// MaxHeaderBytes bounds the request line and headers of a local request (1 MiB).
+// Within it every request reaches the handler, which answers in its API's own
+// catalog; beyond it net/http answers 431 before chpass sees the request.
+const MaxHeaderBytes = 1 << 20
 
 // DefaultAddr is the local listen address when neither Options.Addr nor CHPASS_ADDR is set.
 const DefaultAddr = "127.0.0.1:8080"
@@ -34,7 +40,10 @@ const (
 	readTimeout       = 30 * time.Second
 	writeTimeout      = 40 * time.Second
 	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
+	// MaxHeaderBytes lets through request lines and headers far beyond what any
+	// API accepts, so that the APIs themselves refuse them with their own errors;
+	// net/http answers a bare 431 only beyond it.
+	maxHeaderBytes = MaxHeaderBytes
 	// handlerTimeout is the deadline a local request's context carries, short of
 	// writeTimeout so that a handler which budgets by it can still answer.
 	handlerTimeout  = 30 * time.Second
@@ -114,6 +123,8 @@ func Serve(ctx context.Context, h http.Handler, ln net.Listener) error {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		// OPTIONS * reaches the handler too, which answers it in its own catalog.
+		DisableGeneralOptionsHandler: true,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -138,7 +149,9 @@ func Serve(ctx context.Context, h http.Handler, ln net.Listener) error {
 }
 
 // localHandler gives each local request its gateway.Info, a body limit and a deadline. The Info is
-// made here and only here, so nothing a client sends can put an Authorizer in it.
+// made here and only here, so nothing a client sends can put an Authorizer in it. Every request
+// reaches h, however large its body: h reads at most its own limit and answers in its own catalog
+// (net/http then closes the connection rather than read the rest).
 func localHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -153,10 +166,6 @@ func localHandler(h http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), handlerTimeout)
 		defer cancel()
 		ctx = gateway.With(ctx, gateway.Info{Platform: gateway.Local, RequestID: newRequestID()})
-		if r.ContentLength > MaxBodyBytes {
-			http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
-			return
-		}
 		r = r.WithContext(ctx)
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		h.ServeHTTP(w, r)

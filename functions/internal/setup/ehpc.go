@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"chpass/shared/ehpcapi"
@@ -39,7 +40,7 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 			ec.AccountType = d.Type // what ListClusters reports: "ldap"
 		}
 		if cl.Directory != "" {
-			dir, err := a.Directory(ctx, cl.Directory)
+			dir, err := a.clusterDirectory(ctx, id)
 			if err != nil {
 				return nil, fmt.Errorf("clusters[%s]: %w", id, err)
 			}
@@ -97,8 +98,19 @@ func (a *App) Local(ctx context.Context) (http.Handler, error) {
 		return nil, err
 	}
 	go rpc.Batches().Worker(ctx, time.Second)
-	mux := http.NewServeMux()
-	mux.Handle("/v5/", iam)
-	mux.Handle("/", rpc)
-	return mux, nil
+	return localRouter(iam, rpc), nil
+}
+
+// localRouter sends /v5 and everything under it to iam and every other path to
+// rpc, as they are: unlike http.ServeMux it neither cleans a path nor redirects
+// (POST /v5//caller-password is the IAM API's own 404, not a 307), so every
+// request is answered by one of the two APIs, in its own catalog.
+func localRouter(iam, rpc http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/v5" || strings.HasPrefix(p, "/v5/") {
+			iam.ServeHTTP(w, r)
+			return
+		}
+		rpc.ServeHTTP(w, r)
+	})
 }

@@ -109,6 +109,7 @@ func (a *App) storeLocked(ctx context.Context) (*embedded.Store, error) {
 		Path:        c.Store.Path,
 		History:     c.Policy.PasswordReusePrevention,
 		MinAge:      time.Duration(c.Policy.MinimumPasswordAge) * time.Minute,
+		Remember:    a.remember(),
 		MaxFailures: c.Store.MaxFailures,
 		Lockout:     c.Store.Lockout,
 		Argon2:      embedded.Argon2Params{Time: c.Store.Argon2.Time, MemoryKiB: c.Store.Argon2.MemoryKiB, Threads: c.Store.Argon2.Threads},
@@ -129,6 +130,34 @@ func (a *App) storeLocked(ctx context.Context) (*embedded.Store, error) {
 	a.store = s
 	a.closers = append(a.closers, s)
 	return s, nil
+}
+
+// remember is how many passwords the embedded store keeps: the deepest
+// password_reuse_prevention of the policies that use it, so that each cluster's
+// view finds as many earlier passwords as its policy names.
+func (a *App) remember() int {
+	n := a.Config.Policy.PasswordReusePrevention
+	for id, cl := range a.Config.Clusters {
+		if cl.Directory == config.Embedded {
+			n = max(n, a.Config.ClusterPolicy(id).PasswordReusePrevention)
+		}
+	}
+	return n
+}
+
+// clusterDirectory returns the directory of cluster id. The embedded store is
+// seen through the cluster's policy, so that its history and minimum age hold
+// for the cluster's resets as they would in a directory that enforces them
+// itself; other directories apply their own (ppolicy's) rules on top of the
+// policy password.Service checks.
+func (a *App) clusterDirectory(ctx context.Context, id string) (password.Directory, error) {
+	name := a.Config.Clusters[id].Directory
+	d, err := a.Directory(ctx, name)
+	if err != nil || name != config.Embedded {
+		return d, err
+	}
+	p := a.Config.ClusterPolicy(id)
+	return d.(*embedded.Store).WithPolicy(p.PasswordReusePrevention, time.Duration(p.MinimumPasswordAge)*time.Minute), nil
 }
 
 // Directory returns the directory called name: "embedded" or an entry of directories.

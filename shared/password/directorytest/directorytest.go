@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"History", testHistory},
 		{"Lockout", testLockout},
 		{"HostileNames", testHostileNames},
+		{"OtherSpellings", testOtherSpellings},
 		{"SpecialPasswords", testSpecialPasswords},
 		{"Concurrency", testConcurrency},
 	}
@@ -223,6 +225,57 @@ func testHostileNames(t *testing.T, f Fixture) {
 	// Nobody was changed, locked or reset.
 	for i, u := range f.Users {
 		canLogIn(t, d, u.Name, u.Password, fmt.Sprintf("After-Hostile-%d", i))
+	}
+}
+
+// OtherSpellings are names that differ from name, a real user's, but that a
+// directory's own matching may take for it: other cases, Unicode compatibility
+// forms (fullwidth), and characters that LDAP string preparation maps to
+// nothing or folds.
+func OtherSpellings(name string) []string {
+	fullwidth := []rune(name)
+	for i, r := range fullwidth {
+		if r > ' ' && r < 0x7f {
+			fullwidth[i] = r - 0x21 + 0xff01
+		}
+	}
+	return []string{
+		strings.ToUpper(name),
+		strings.ToUpper(name[:1]) + name[1:],
+		string(fullwidth),
+		string(fullwidth[:1]) + name[1:],
+		name[:1] + "\u00ad" + name[1:], // soft hyphen: mapped to nothing
+		name + "\u200b",                // zero-width space: mapped to nothing
+		name[:1] + "\u200d" + name[1:], // zero-width joiner
+		"\ufeff" + name,                // byte order mark
+	}
+}
+
+// testOtherSpellings holds the rule "one name, one person": an operation acts
+// only on the account whose stored name is exactly the name asked for. Other
+// spellings are unknown users, and failures through them count against no one.
+func testOtherSpellings(t *testing.T, f Fixture) {
+	d, victim := f.Directory, f.Users[0]
+	c := ctx(t)
+	for _, name := range OtherSpellings(victim.Name) {
+		err := d.ChangePassword(c, name, victim.Password, "Spelling-Pass-1")
+		wantCode(t, fmt.Sprintf("change of %q", name), err, password.EUNAUTHORIZED, password.EINVALID)
+		err = d.ResetPassword(c, name, "Spelling-Pass-2")
+		wantCode(t, fmt.Sprintf("reset of %q", name), err, password.ENOTFOUND, password.EINVALID)
+		u, err := d.LookupUser(c, name)
+		wantCode(t, fmt.Sprintf("lookup of %q", name), err, password.ENOTFOUND, password.EINVALID)
+		if u != nil {
+			t.Fatalf("lookup of %q returned %+v", name, u)
+		}
+	}
+	// Wrong passwords through another spelling do not lock the victim.
+	other := OtherSpellings(victim.Name)[0]
+	for i := range f.MaxFailures + 1 {
+		err := d.ChangePassword(c, other, fmt.Sprintf("Wrong-Pass-%d", i), "Spelling-Pass-3")
+		wantCode(t, fmt.Sprintf("wrong password %d as %q", i+1, other), err, password.EUNAUTHORIZED)
+	}
+	for i, u := range f.Users {
+		canLogIn(t, d, u.Name, u.Password, fmt.Sprintf("After-Spelling-%d", i))
 	}
 }
 
