@@ -22,8 +22,9 @@ var bucketSecrets = []byte("secrets")
 // Secrets is the embedded store's secret backend: versions and stages of each secret in the
 // bbolt file, every value sealed with AES-256-GCM (the secret's name and the version id are its
 // additional data), so that no password lies in the file in clear. It implements
-// rotation.Secrets with KMS's semantics (a version id is never reused; ACSCurrent moves
-// ACSPrevious along), so that the timer protocol runs on it unchanged.
+// rotation.Secrets with KMS's semantics (a version id is never given another value, the same
+// value again succeeds; ACSCurrent moves ACSPrevious along), so that the timer protocol runs on it
+// unchanged.
 type Secrets struct {
 	s    *Store
 	aead cipher.AEAD
@@ -171,7 +172,8 @@ func (x *Secrets) Value(ctx context.Context, secret, id, stage string) (string, 
 	return x.open(secret, vid, sealed)
 }
 
-// Put implements rotation.Secrets: any existing id is refused, as KMS refuses it.
+// Put implements rotation.Secrets: an existing id with another value is refused, the same value
+// again succeeds, as KMS does.
 func (x *Secrets) Put(ctx context.Context, secret, id, value string, stages []string) error {
 	sealed, err := x.seal(secret, id, value)
 	if err != nil {
@@ -187,6 +189,9 @@ func (x *Secrets) Put(ctx context.Context, secret, id, value string, stages []st
 		}
 		for i := range r.Versions {
 			if r.Versions[i].ID == id {
+				if old, err := x.open(secret, id, r.Versions[i].Sealed); err == nil && old == value {
+					return nil
+				}
 				return fmt.Errorf("embedded: secret %s version %s: %w", secret, id, rotation.ErrVersionExists)
 			}
 		}

@@ -21,8 +21,8 @@ var (
 	// value yet (Secrets Manager: ResourceNotFoundException; KMS: Forbidden.ResourceNotFound).
 	ErrVersionNotFound = errors.New("no such version or stage")
 	// ErrVersionExists: a version of that id exists already with another value (Secrets Manager:
-	// ResourceExistsException) or at all (KMS: Rejected.ResourceExist). It is the lock of the
-	// timer protocol: of two writers of one slot's version, one gets it.
+	// ResourceExistsException; KMS: Rejected.ResourceExist). It is the lock of the timer
+	// protocol: two writers of one slot's version put different random passwords, and one gets it.
 	ErrVersionExists = errors.New("version exists")
 	// ErrStageConflict: the stage is not on the version it was to be moved from (Secrets Manager:
 	// InvalidParameterException; KMS: Rejected.ValidationFailed).
@@ -85,8 +85,8 @@ type Secrets interface {
 	// Returns ErrVersionNotFound when there is no such version or stage or it has no value yet.
 	Value(ctx context.Context, secret, id, stage string) (string, error)
 	// Put stores value as a new version id carrying stages.
-	// Returns ErrVersionExists when id exists (on Secrets Manager: with a different value; the
-	// same value again succeeds, as the service does).
+	// Returns ErrVersionExists when id exists with a different value; the same value again
+	// succeeds, as both services do.
 	Put(ctx context.Context, secret, id, value string, stages []string) error
 	// MoveStage attaches stage to version to, removing it from version from ("" when no version
 	// carries it; to "" removes it from from). Moving the current stage moves the previous stage
