@@ -44,6 +44,20 @@ type Config struct {
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
 	Tasks          Tasks                `yaml:"tasks"`
+	Rotation       Rotation             `yaml:"rotation"`
+}
+
+// Rotation configures the rotate-password function.
+type Rotation struct {
+	// Backend is the secret service: "secretsmanager", "kms" or "embedded"; empty means the
+	// platform's (Lambda: secretsmanager, Function Compute: kms, local: embedded).
+	Backend string `yaml:"backend" validate:"omitempty,oneof=secretsmanager kms embedded"`
+	// Secrets names the secrets a timer rotates when its payload names none.
+	Secrets []string `yaml:"secrets"`
+	// Key is the base64 of the 32-byte AES-GCM key that seals the embedded backend's values.
+	Key Secret `yaml:"key"`
+	// Seed creates these secrets in the embedded backend when they are missing (local use).
+	Seed map[string]Secret `yaml:"seed"`
 }
 
 // Store configures the embedded store: one bbolt file.

@@ -1,0 +1,125 @@
+package setup
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
+	"github.com/aws/aws-lambda-go/events"
+
+	"chpass/shared/gateway"
+	"chpass/shared/platform"
+	"chpass/shared/rotation"
+)
+
+// cloudSecrets builds the secret writers of the clouds compiled in (see cloudResolvers).
+var cloudSecrets = map[string]func() rotation.Secrets{}
+
+// BuildRotatePassword builds the rotation function. It accepts Secrets Manager's rotation event
+// (the four steps, with the secretsmanager backend) and the Function Compute timer event (the
+// slot-locked protocol over the timer's secrets, with the kms or embedded backend); -event and
+// functions/local take either.
+func BuildRotatePassword(ctx context.Context, a *App) (platform.Function, error) {
+	backend := a.Config.Rotation.Backend
+	if backend == "" {
+		backend = map[string]string{gateway.Lambda: "secretsmanager", gateway.FC: "kms", gateway.Local: "embedded"}[platform.Detect()]
+	}
+	secrets, stages, err := a.rotationSecrets(ctx, backend)
+	if err != nil {
+		return platform.Function{}, err
+	}
+	r := &rotation.Rotator{
+		Secrets: secrets, Stages: stages, Policy: a.Config.Policy,
+		Logger: a.Logger,
+		Account: func(ctx context.Context, name string) (rotation.Account, error) {
+			d, err := a.Directory(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			acct, ok := d.(rotation.Account)
+			if !ok {
+				return nil, fmt.Errorf("directory %q cannot verify a password", name)
+			}
+			return acct, nil
+		},
+	}
+	rotate := platform.SecretsManagerRotation(func(ctx context.Context, e events.SecretsManagerSecretRotationEvent) error {
+		if backend != "secretsmanager" {
+			return fmt.Errorf("a Secrets Manager rotation event needs rotation.backend secretsmanager, not %s", backend)
+		}
+		return r.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step)
+	})
+	timer := platform.FCTimer(func(ctx context.Context, e fcevents.TimerEvent) error {
+		return a.rotateOnTimer(ctx, r, e)
+	})
+	return platform.Function{Kinds: []platform.Kind{rotate, timer}}, nil
+}
+
+// rotateOnTimer rotates the secrets the payload names ({"secrets": [...]}; else rotation.secrets)
+// for the slot of the trigger time.
+func (a *App) rotateOnTimer(ctx context.Context, r *rotation.Rotator, e fcevents.TimerEvent) error {
+	at, err := time.Parse(time.RFC3339, *e.TriggerTime)
+	if err != nil {
+		return fmt.Errorf("triggerTime is not an RFC 3339 time")
+	}
+	names := a.Config.Rotation.Secrets
+	if e.Payload != nil && strings.TrimSpace(*e.Payload) != "" {
+		var p struct {
+			Secrets []string `json:"secrets"`
+		}
+		if err := json.Unmarshal([]byte(*e.Payload), &p); err != nil {
+			return errors.New(`the timer's payload is not {"secrets": ["name", ...]}`)
+		}
+		if len(p.Secrets) > 0 {
+			names = p.Secrets
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("no secret to rotate: the payload and rotation.secrets name none")
+	}
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, r.Rotate(ctx, name, rotation.SlotVersion(at)))
+	}
+	return errors.Join(errs...)
+}
+
+// rotationSecrets returns the backend's secret writer and stages.
+func (a *App) rotationSecrets(ctx context.Context, backend string) (rotation.Secrets, rotation.Stages, error) {
+	if backend != "embedded" {
+		build, ok := cloudSecrets[backend]
+		if !ok {
+			return nil, rotation.Stages{}, fmt.Errorf("rotation.backend %s is not compiled into this binary", backend)
+		}
+		st := rotation.KMSStages
+		if backend == "secretsmanager" {
+			st = rotation.AWSStages
+		}
+		return build(), st, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(a.Config.Rotation.Key.Reveal())
+	if err != nil || len(key) != 32 {
+		return nil, rotation.Stages{}, errors.New("rotation.key: the embedded backend needs the base64 of 32 bytes")
+	}
+	store, err := a.Store(ctx)
+	if err != nil {
+		return nil, rotation.Stages{}, err
+	}
+	secrets, err := store.Secrets(key)
+	if err != nil {
+		return nil, rotation.Stages{}, err
+	}
+	for name, v := range a.Config.Rotation.Seed {
+		if _, err := secrets.Describe(ctx, name); errors.Is(err, rotation.ErrSecretNotFound) {
+			if err := secrets.Create(ctx, name, "seed", v.Reveal()); err != nil {
+				return nil, rotation.Stages{}, fmt.Errorf("rotation.seed[%s]: %w", name, err)
+			}
+		}
+	}
+	return secrets, rotation.KMSStages, nil
+}
