@@ -138,6 +138,8 @@ type cloud struct {
 	end func(secret, version string)
 	// versions returns id -> stages and id -> value.
 	versions func(secret string) (map[string][]string, map[string]string)
+	// throttle makes the service throttle its next n requests.
+	throttle func(n int)
 }
 
 var seq atomic.Int64
@@ -152,7 +154,7 @@ func clouds(t *testing.T) []cloud {
 	kmsStore := kms.NewStore(kms.Options{Getenv: func(k string) string { return aliEnv[k] }})
 	uuid := func() string { return fmt.Sprintf("0b1c2d3e-0000-4000-8000-%012d", seq.Add(1)) }
 	steps := []string{rotation.StepCreate, rotation.StepSet, rotation.StepTest, rotation.StepFinish}
-	return []cloud{
+	cs := []cloud{
 		{
 			name: "SecretsManager", stages: rotation.AWSStages, secrets: awsStore,
 			create: func(value string) (string, string) {
@@ -172,6 +174,7 @@ func clouds(t *testing.T) []cloud {
 			},
 			end:      aws.EndRotation,
 			versions: aws.Versions,
+			throttle: aws.Throttle,
 		},
 		{
 			name: "KMS", stages: rotation.KMSStages, secrets: kmsStore,
@@ -188,8 +191,11 @@ func clouds(t *testing.T) []cloud {
 			},
 			end:      func(string, string) {},
 			versions: ali.Versions,
+			throttle: ali.Throttle,
 		},
 	}
+	awsServers.Store(rotation.Secrets(awsStore), aws)
+	return cs
 }
 
 func slapd(t *testing.T) (ldaptest.Env, *ldap.Directory) {
