@@ -3,7 +3,7 @@ SHELL      := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := default
 
-FUNCTIONS  := caller-password modify-user-passwords
+FUNCTIONS  := caller-password modify-user-passwords rotate-password
 GO         ?= go
 GOFLAGS    := -trimpath
 LDFLAGS    := -s -w -buildid=
@@ -21,7 +21,7 @@ LDAP_DIR   := $(CACHE)/slapd
 export CHPASS_CONFIG ?= $(DEMO)
 
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps ldap-up ldap-down clean \
-	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
+	build-CallerPasswordFunction build-ModifyUserPasswordsFunction build-RotatePasswordFunction
 
 default: lint build test
 
@@ -56,6 +56,9 @@ build-CallerPasswordFunction:
 
 build-ModifyUserPasswordsFunction:
 	$(GOBUILD_AWS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/modify-user-passwords
+
+build-RotatePasswordFunction:
+	$(GOBUILD_AWS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/rotate-password
 
 ## package: one reproducible zip per function per cloud: dist/aws/<fn>.zip (bootstrap, for template.yaml)
 ## and dist/fc/<fn>.zip (the binary s.yaml names as handler).

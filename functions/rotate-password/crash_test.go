@@ -140,6 +140,8 @@ type cloud struct {
 	versions func(secret string) (map[string][]string, map[string]string)
 	// throttle makes the service throttle its next n requests.
 	throttle func(n int)
+	// env points a child process's SDK at the fake service.
+	env map[string]string
 }
 
 var seq atomic.Int64
@@ -175,6 +177,7 @@ func clouds(t *testing.T) []cloud {
 			end:      aws.EndRotation,
 			versions: aws.Versions,
 			throttle: aws.Throttle,
+			env:      awsEnv,
 		},
 		{
 			name: "KMS", stages: rotation.KMSStages, secrets: kmsStore,
@@ -192,6 +195,7 @@ func clouds(t *testing.T) []cloud {
 			end:      func(string, string) {},
 			versions: ali.Versions,
 			throttle: ali.Throttle,
+			env:      aliEnv,
 		},
 	}
 	awsServers.Store(rotation.Secrets(awsStore), aws)

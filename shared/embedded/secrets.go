@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,8 +27,37 @@ var bucketSecrets = []byte("secrets")
 // value again succeeds; ACSCurrent moves ACSPrevious along), so that the timer protocol runs on it
 // unchanged.
 type Secrets struct {
-	s    *Store
-	aead cipher.AEAD
+	s      *Store
+	aead   cipher.AEAD
+	stages rotation.Stages // the names callers use; the file keeps canonical ones
+}
+
+// canonical stage names in the file, so that one secret serves either protocol locally.
+var canonical = rotation.Stages{Current: "current", Pending: "pending", Previous: "previous"}
+
+// toFile and fromFile translate stage names between the caller's and the file's.
+func (x *Secrets) toFile(stage string) string {
+	switch stage {
+	case x.stages.Current:
+		return canonical.Current
+	case x.stages.Pending:
+		return canonical.Pending
+	case x.stages.Previous:
+		return canonical.Previous
+	}
+	return "x-" + stage
+}
+
+func (x *Secrets) fromFile(stage string) string {
+	switch stage {
+	case canonical.Current:
+		return x.stages.Current
+	case canonical.Pending:
+		return x.stages.Pending
+	case canonical.Previous:
+		return x.stages.Previous
+	}
+	return strings.TrimPrefix(stage, "x-")
 }
 
 var _ rotation.Secrets = (*Secrets)(nil)
@@ -38,13 +68,17 @@ type secretRecord struct {
 
 type versionRecord struct {
 	ID      string    `json:"id"`
-	Sealed  []byte    `json:"sealed"` // nonce + AES-GCM of the value
+	Sealed  []byte    `json:"sealed"` // nonce + AES-GCM of the value; empty for a version Start made
 	Stages  []string  `json:"stages"`
 	Created time.Time `json:"created"`
 }
 
-// Secrets returns the secret backend sealed with key (32 bytes).
-func (s *Store) Secrets(key []byte) (*Secrets, error) {
+// Secrets returns the secret backend sealed with key (32 bytes), naming stages as KMS does.
+func (s *Store) Secrets(key []byte) (*Secrets, error) { return s.SecretsWithStages(key, rotation.KMSStages) }
+
+// SecretsWithStages is Secrets naming stages as st does (rotation.AWSStages for Secrets Manager's
+// protocol run locally). The file keeps its own names, so either view reads the same secret.
+func (s *Store) SecretsWithStages(key []byte, st rotation.Stages) (*Secrets, error) {
 	if len(key) != 32 {
 		return nil, errors.New("embedded.Secrets: the key must be 32 bytes")
 	}
@@ -56,7 +90,12 @@ func (s *Store) Secrets(key []byte) (*Secrets, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Secrets{s: s, aead: aead}, nil
+	return &Secrets{s: s, aead: aead, stages: st}, nil
+}
+
+// As returns the same backend naming stages as st does.
+func (x *Secrets) As(st rotation.Stages) (*Secrets, error) {
+	return &Secrets{s: x.s, aead: x.aead, stages: st}, nil
 }
 
 func (x *Secrets) seal(secret, id, value string) ([]byte, error) {
@@ -123,7 +162,7 @@ func (x *Secrets) Create(ctx context.Context, secret, id, value string) error {
 			return fmt.Errorf("embedded: secret %s: %w", secret, rotation.ErrVersionExists)
 		}
 		return putSecret(tx, secret, &secretRecord{Versions: []versionRecord{{ID: id, Sealed: sealed,
-			Stages: []string{rotation.KMSStages.Current}, Created: x.s.now()}}})
+			Stages: []string{canonical.Current}, Created: x.s.now()}}})
 	})
 }
 
@@ -139,7 +178,11 @@ func (x *Secrets) Describe(ctx context.Context, secret string) (rotation.Descrip
 			return fmt.Errorf("embedded: secret %s: %w", secret, rotation.ErrSecretNotFound)
 		}
 		for _, v := range r.Versions {
-			d.Versions = append(d.Versions, rotation.Version{ID: v.ID, Stages: slices.Clone(v.Stages)})
+			var st []string
+			for _, s := range v.Stages {
+				st = append(st, x.fromFile(s))
+			}
+			d.Versions = append(d.Versions, rotation.Version{ID: v.ID, Stages: st})
 		}
 		return nil
 	})
@@ -159,7 +202,7 @@ func (x *Secrets) Value(ctx context.Context, secret, id, stage string) (string, 
 			return fmt.Errorf("embedded: secret %s: %w", secret, rotation.ErrSecretNotFound)
 		}
 		for _, v := range r.Versions {
-			if (id == "" || v.ID == id) && (stage == "" || slices.Contains(v.Stages, stage)) {
+			if (id == "" || v.ID == id) && (stage == "" || slices.Contains(v.Stages, x.toFile(stage))) && len(v.Sealed) > 0 {
 				sealed, vid = v.Sealed, v.ID
 				return nil
 			}
@@ -187,8 +230,17 @@ func (x *Secrets) Put(ctx context.Context, secret, id, value string, stages []st
 		if r == nil {
 			return fmt.Errorf("embedded: secret %s: %w", secret, rotation.ErrSecretNotFound)
 		}
+		var fileStages []string
+		for _, st := range stages {
+			fileStages = append(fileStages, x.toFile(st))
+		}
+		var started *versionRecord
 		for i := range r.Versions {
 			if r.Versions[i].ID == id {
+				if len(r.Versions[i].Sealed) == 0 { // made by Start: the put gives it its value
+					started = &r.Versions[i]
+					break
+				}
 				if old, err := x.open(secret, id, r.Versions[i].Sealed); err == nil && old == value {
 					return nil
 				}
@@ -196,9 +248,20 @@ func (x *Secrets) Put(ctx context.Context, secret, id, value string, stages []st
 			}
 		}
 		for i := range r.Versions { // a stage is on one version at a time
-			r.Versions[i].Stages = slices.DeleteFunc(r.Versions[i].Stages, func(s string) bool { return slices.Contains(stages, s) })
+			if &r.Versions[i] != started {
+				r.Versions[i].Stages = slices.DeleteFunc(r.Versions[i].Stages, func(s string) bool { return slices.Contains(fileStages, s) })
+			}
 		}
-		r.Versions = append(r.Versions, versionRecord{ID: id, Sealed: sealed, Stages: slices.Clone(stages), Created: x.s.now()})
+		if started != nil {
+			started.Sealed = sealed
+			for _, s := range fileStages {
+				if !slices.Contains(started.Stages, s) {
+					started.Stages = append(started.Stages, s)
+				}
+			}
+		} else {
+			r.Versions = append(r.Versions, versionRecord{ID: id, Sealed: sealed, Stages: fileStages, Created: x.s.now()})
+		}
 		return putSecret(tx, secret, r)
 	})
 }
@@ -213,10 +276,34 @@ func (x *Secrets) MoveStage(ctx context.Context, secret, stage, to, from string)
 		if r == nil {
 			return fmt.Errorf("embedded: secret %s: %w", secret, rotation.ErrSecretNotFound)
 		}
-		if err := moveStage(r.Versions, stage, to, from, rotation.KMSStages, func(v *versionRecord) *[]string { return &v.Stages },
+		if err := moveStage(r.Versions, x.toFile(stage), to, from, canonical, func(v *versionRecord) *[]string { return &v.Stages },
 			func(v *versionRecord) string { return v.ID }); err != nil {
 			return fmt.Errorf("embedded: secret %s stage %s: %w", secret, stage, err)
 		}
+		return putSecret(tx, secret, r)
+	})
+}
+
+// Start does locally what Secrets Manager's RotateSecret does before it calls the rotation
+// function: it creates version token with no value, staged pending (unless it exists).
+func (x *Secrets) Start(ctx context.Context, secret, token string) error {
+	return x.s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getSecret(tx, secret)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return fmt.Errorf("embedded: secret %s: %w", secret, rotation.ErrSecretNotFound)
+		}
+		for _, v := range r.Versions {
+			if v.ID == token {
+				return nil
+			}
+		}
+		for i := range r.Versions {
+			r.Versions[i].Stages = slices.DeleteFunc(r.Versions[i].Stages, func(s string) bool { return s == canonical.Pending })
+		}
+		r.Versions = append(r.Versions, versionRecord{ID: token, Stages: []string{canonical.Pending}, Created: x.s.now()})
 		return putSecret(tx, secret, r)
 	})
 }

@@ -40,6 +40,24 @@ func TestSecretsContract(t *testing.T) {
 			return name, id
 		},
 	})
+	// The same file seen with Secrets Manager's stage names, as a local rotation event sees it.
+	t.Run("AWSStages", func(t *testing.T) {
+		aws, err := s.SecretsWithStages(key, rotation.AWSStages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rotationtest.TestSecrets(t, rotationtest.Harness{
+			Secrets: aws, Stages: rotation.AWSStages,
+			NewVersionID: func() string { return fmt.Sprintf("v%d", n.Add(1)) },
+			NewSecret: func(tb testing.TB, value string) (string, string) {
+				name, id := fmt.Sprintf("secret-%d", n.Add(1)), fmt.Sprintf("v%d", n.Add(1))
+				if err := aws.Create(context.Background(), name, id, value); err != nil {
+					tb.Fatal(err)
+				}
+				return name, id
+			},
+		})
+	})
 	// No value lies in the file in clear.
 	if err := sec.Create(context.Background(), "canary", "v0", `{"password":"CANARY-embedded-secret-0001"}`); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
 	"github.com/aws/aws-lambda-go/events"
 
+	"chpass/shared/embedded"
 	"chpass/shared/gateway"
 	"chpass/shared/platform"
 	"chpass/shared/rotation"
@@ -49,10 +50,13 @@ func BuildRotatePassword(ctx context.Context, a *App) (platform.Function, error)
 		},
 	}
 	rotate := platform.SecretsManagerRotation(func(ctx context.Context, e events.SecretsManagerSecretRotationEvent) error {
-		if backend != "secretsmanager" {
-			return fmt.Errorf("a Secrets Manager rotation event needs rotation.backend secretsmanager, not %s", backend)
+		switch backend {
+		case "secretsmanager":
+			return r.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step)
+		case "embedded":
+			return a.rotateLocally(ctx, r, e)
 		}
-		return r.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step)
+		return fmt.Errorf("a Secrets Manager rotation event needs rotation.backend secretsmanager (or embedded, locally), not %s", backend)
 	})
 	timer := platform.FCTimer(func(ctx context.Context, e fcevents.TimerEvent) error {
 		return a.rotateOnTimer(ctx, r, e)
@@ -87,6 +91,37 @@ func (a *App) rotateOnTimer(ctx context.Context, r *rotation.Rotator, e fcevents
 		errs = append(errs, r.Rotate(ctx, name, rotation.SlotVersion(at)))
 	}
 	return errors.Join(errs...)
+}
+
+// rotateLocally runs a Secrets Manager rotation step on the embedded backend, seen with Secrets
+// Manager's stage names, doing locally what the service does around the function: before
+// createSecret it starts the rotation (the token's version, pending, no value), after a
+// successful finishSecret it removes the pending stage.
+func (a *App) rotateLocally(ctx context.Context, r *rotation.Rotator, e events.SecretsManagerSecretRotationEvent) error {
+	kmsView, ok := r.Secrets.(*embedded.Secrets)
+	if !ok {
+		return errors.New("the embedded backend is not open")
+	}
+	aws, err := kmsView.As(rotation.AWSStages)
+	if err != nil {
+		return err
+	}
+	local := *r
+	local.Secrets, local.Stages = aws, rotation.AWSStages
+	if e.Step == rotation.StepCreate {
+		if err := aws.Start(ctx, e.SecretID, e.ClientRequestToken); err != nil {
+			return err
+		}
+	}
+	if err := local.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step); err != nil {
+		return err
+	}
+	if e.Step == rotation.StepFinish {
+		if err := aws.MoveStage(ctx, e.SecretID, rotation.AWSStages.Pending, "", e.ClientRequestToken); err != nil && !errors.Is(err, rotation.ErrStageConflict) {
+			return err
+		}
+	}
+	return nil
 }
 
 // rotationSecrets returns the backend's secret writer and stages.
