@@ -74,7 +74,9 @@ type versionRecord struct {
 }
 
 // Secrets returns the secret backend sealed with key (32 bytes), naming stages as KMS does.
-func (s *Store) Secrets(key []byte) (*Secrets, error) { return s.SecretsWithStages(key, rotation.KMSStages) }
+func (s *Store) Secrets(key []byte) (*Secrets, error) {
+	return s.SecretsWithStages(key, rotation.KMSStages)
+}
 
 // SecretsWithStages is Secrets naming stages as st does (rotation.AWSStages for Secrets Manager's
 // protocol run locally). The file keeps its own names, so either view reads the same secret.
