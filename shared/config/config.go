@@ -127,6 +127,9 @@ type Directory struct {
 	// LDAP holds the settings of an OpenLDAP directory (package ldap); its
 	// bind_password may be a ${REF}.
 	LDAP *ldap.Config `yaml:"ldap" validate:"required_if=Type ldap"`
+	// BindPasswordRef is the reference bind_password was written as ("" for a literal), kept so
+	// that an instance can re-read the secret when it is rotated.
+	BindPasswordRef string `yaml:"-"`
 }
 
 // Cluster is an E-HPC cluster: the directory its users live in, its policy and
@@ -314,10 +317,12 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 			continue
 		}
 		s := NewSecret(d.LDAP.BindPassword)
+		d.BindPasswordRef = Reference(d.LDAP.BindPassword)
 		if err := resolve(ctx, fmt.Sprintf("directories[%s].ldap.bind_password", name), &s, rs); err != nil {
 			return err
 		}
 		d.LDAP.BindPassword = s.Reveal()
+		cfg.Directories[name] = d
 	}
 	return resolve(ctx, "tasks.key", &cfg.Tasks.Key, rs)
 }

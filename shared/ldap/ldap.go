@@ -126,6 +126,8 @@ type Directory struct {
 
 	// dialFn opens a connection; a variable so that tests can replace it.
 	dialFn func(ctx context.Context) (conn, error)
+
+	ref refresher // the service account's password after a re-read (refresh.go)
 }
 
 var _ password.Directory = (*Directory)(nil)
@@ -279,7 +281,8 @@ func (d *Directory) dialService(ctx context.Context) (conn, error) {
 		return nil, err
 	}
 	d.setTimeout(ctx, c, d.cfg.DialTimeout)
-	if _, err := c.SimpleBind(&goldap.SimpleBindRequest{Username: d.cfg.BindDN, Password: d.cfg.BindPassword}); err != nil {
+	pw, _ := d.bindPassword()
+	if _, err := c.SimpleBind(&goldap.SimpleBindRequest{Username: d.cfg.BindDN, Password: pw}); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -313,6 +316,7 @@ func backoff(ctx context.Context, n int) error {
 // fn's failures when idempotent, or when the server said it did not act.
 func (d *Directory) withService(ctx context.Context, idempotent bool, fn func(c conn) error) error {
 	var err error
+	refreshed := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if berr := backoff(ctx, attempt); berr != nil {
@@ -323,7 +327,13 @@ func (d *Directory) withService(ctx context.Context, idempotent bool, fn func(c 
 			return cerr
 		}
 		var pc *pooled
+		_, gen := d.bindPassword()
 		pc, err = d.pool.get(ctx)
+		if err != nil && !refreshed && d.refreshBind(ctx, err, gen) {
+			refreshed = true // one refresh and one retry per operation, never a loop
+			attempt--
+			continue
+		}
 		if err != nil {
 			if attempt < d.cfg.Retries && transient(err) && !errors.Is(err, errPoolClosed) {
 				continue

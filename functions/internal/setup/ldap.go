@@ -20,6 +20,9 @@ func (a *App) openDirectory(name string, dc config.Directory) (password.Director
 		if err != nil {
 			return nil, fmt.Errorf("directories[%s]: %w", name, err)
 		}
+		if src := a.bindPasswords(dc.BindPasswordRef); src != nil {
+			d.SetBindPasswords(src, 0)
+		}
 		a.closers = append(a.closers, d)
 		return d, nil
 	default:

@@ -12,8 +12,10 @@ import (
 	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
 	"github.com/aws/aws-lambda-go/events"
 
+	"chpass/shared/config"
 	"chpass/shared/embedded"
 	"chpass/shared/gateway"
+	"chpass/shared/ldap"
 	"chpass/shared/platform"
 	"chpass/shared/rotation"
 )
@@ -157,4 +159,44 @@ func (a *App) rotationSecrets(ctx context.Context, backend string) (rotation.Sec
 		}
 	}
 	return secrets, rotation.KMSStages, nil
+}
+
+// bindPasswords returns how to re-read a directory's bind password from the secret service its
+// reference names (Secrets Manager or KMS, as compiled in): the current version, then the
+// pending one, each through #key when the reference has one. nil when ref is no such secret.
+func (a *App) bindPasswords(ref string) ldap.BindPasswords {
+	secret, key, hasKey := strings.Cut(ref, "#")
+	backend, stages := "", rotation.Stages{}
+	switch {
+	case strings.HasPrefix(secret, "arn:") && strings.Contains(secret, ":secretsmanager:"):
+		backend, stages = "secretsmanager", rotation.AWSStages
+	case strings.HasPrefix(secret, "kms:"): // kms.Prefix; the package is not linked into AWS builds
+		backend, stages, secret = "kms", rotation.KMSStages, strings.TrimPrefix(secret, "kms:")
+	default:
+		return nil
+	}
+	build, ok := cloudSecrets[backend]
+	if !ok {
+		return nil
+	}
+	store := build()
+	return func(ctx context.Context) ([]string, error) {
+		var out []string
+		for _, stage := range []string{stages.Current, stages.Pending} {
+			v, err := store.Value(ctx, secret, "", stage)
+			if errors.Is(err, rotation.ErrVersionNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if hasKey {
+				if v, err = config.SecretField(v, key); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
 }
