@@ -250,11 +250,18 @@ func TestSAMConfiguration(t *testing.T) {
 						want = append(want, params[p])
 					}
 				}
+				// The bind secret is JSON (Rotation in the README): read through #password.
+				bindRef := params["DirectoryPasswordSecretArn"] + "#password"
+				if !strings.Contains(yml, "${"+bindRef+"}") {
+					t.Fatalf("the configuration does not read the bind secret as ${%s}", bindRef)
+				}
+				want = append(want, bindRef)
+				slices.Sort(want)
 				slices.Sort(want)
 				if got := r.sorted(); !slices.Equal(got, want) || len(got) < 2 && fn.Dir != "rotate-password" {
 					t.Fatalf("resolved %v, want the ARNs %v", got, want)
 				}
-				if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != params["DirectoryUrl"] || d.LDAP.BindPassword != "secret-of-"+params["DirectoryPasswordSecretArn"] {
+				if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != params["DirectoryUrl"] || d.LDAP.BindPassword != "secret-of-"+bindRef || d.BindPasswordRef != bindRef {
 					t.Fatalf("directory corp: %+v", d.LDAP)
 				}
 				if fn.Dir == "rotate-password" {
@@ -310,7 +317,12 @@ func TestSAMConfiguration(t *testing.T) {
 					}
 				}
 				slices.Sort(readable)
-				if !slices.Equal(readable, want) {
+				var wantARNs []string
+				for _, w := range want {
+					wantARNs = append(wantARNs, strings.TrimSuffix(w, "#password"))
+				}
+				slices.Sort(wantARNs)
+				if !slices.Equal(readable, wantARNs) {
 					t.Fatalf("%s may read %v, the configuration reads %v", roleID, readable, want)
 				}
 			})

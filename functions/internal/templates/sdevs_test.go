@@ -237,12 +237,14 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			}}
 			cfg := parseConfig(t, yml.Value, r)
 			// Each function reads only its own kind of access keys.
-			want := []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), admin}
+			// The bind secret is JSON (Rotation in the README): read through #password.
+			bind := "kms:" + doc.Vars["directoryPasswordSecret"].(string) + "#password"
+			want := []string{bind, admin}
 			if fn == "rotate-password" {
 				want = want[:1]
 			}
 			if fn == "caller-password" {
-				want = []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), self, "kms:" + doc.Vars["tokenSecret"].(string)}
+				want = []string{bind, self, "kms:" + doc.Vars["tokenSecret"].(string)}
 			}
 			slices.Sort(want)
 			if got := r.sorted(); !slices.Equal(got, want) {
