@@ -146,7 +146,9 @@ type cloud struct {
 
 var seq atomic.Int64
 
-func clouds(t *testing.T) []cloud {
+func clouds(t *testing.T) []cloud { return cloudsB(t) }
+
+func cloudsB(t testing.TB) []cloud {
 	aws := smtest.NewServer(t, smtest.Options{Region: "eu-central-1", AccessKeyID: "AKIAROTATEEXAMPLE", SecretAccessKey: "rotate-aws-secret"})
 	awsEnv := aws.Env()
 	awsStore := secretsmanager.NewStore(secretsmanager.Options{Getenv: func(k string) string { return awsEnv[k] }})
@@ -202,7 +204,9 @@ func clouds(t *testing.T) []cloud {
 	return cs
 }
 
-func slapd(t *testing.T) (ldaptest.Env, *ldap.Directory) {
+func slapd(t *testing.T) (ldaptest.Env, *ldap.Directory) { return slapdB(t) }
+
+func slapdB(t testing.TB) (ldaptest.Env, *ldap.Directory) {
 	env := ldaptest.Require(t)
 	d, err := ldap.New(ldap.Config{URL: env.URL, InsecurePlain: true, BindDN: env.AdminDN, BindPassword: env.AdminPassword,
 		UserDNTemplate: "uid=%s," + env.People, PoolSize: 2, Retries: 0})
