@@ -57,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		app.Logger.Error().Err(err).Msg("cannot build the functions")
 		return 1
 	}
+	if err := startSchedule(ctx, app); err != nil {
+		app.Logger.Error().Err(err).Msg("cannot start the rotation schedule")
+		return 1
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: %v\n", err)

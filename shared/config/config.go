@@ -58,6 +58,9 @@ type Rotation struct {
 	Key Secret `yaml:"key"`
 	// Seed creates these secrets in the embedded backend when they are missing (local use).
 	Seed map[string]Secret `yaml:"seed"`
+	// Schedule is a five-field cron expression (minute hour day month weekday, UTC) on which
+	// functions/local rotates Secrets; empty means no local schedule.
+	Schedule string `yaml:"schedule"`
 }
 
 // Store configures the embedded store: one bbolt file.
