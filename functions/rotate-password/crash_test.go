@@ -341,9 +341,17 @@ func TestCrashAtEveryCallBoundary(t *testing.T) {
 						if !strings.Contains(logs2.String(), `"rotation_outcome"`) {
 							t.Error("the rerun logged nothing")
 						}
+						// Canary sweep: neither the old password nor any generated one (every
+						// version's value) reaches the logs of the cut-off run or of the rerun.
+						_, values := c.versions(secret)
 						for _, l := range []string{logs.String(), logs2.String()} {
 							if strings.Contains(l, u.Password) || strings.Contains(l, "Fresh-") {
-								t.Error("a password reached the logs")
+								t.Error("the old password reached the logs")
+							}
+							for _, val := range values {
+								if v, err := rotation.ParseValue(val); err == nil && strings.Contains(l, v.Password) {
+									t.Error("a generated password reached the logs")
+								}
 							}
 						}
 					})
