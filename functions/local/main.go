@@ -117,6 +117,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "local: config %s: %v\n", *configPath, err)
 		return 1
 	}
+	if err := startSchedule(ctx, app); err != nil {
+		app.Logger.Error().Err(err).Msg("cannot start the rotation schedule")
+		return 1
+	}
 	checkDirectories(ctx, app, stderr)
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, `chpass is serving every function on %[1]s (configuration: %[2]s)
