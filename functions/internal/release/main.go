@@ -108,11 +108,14 @@ func Release(o Options) (err error) {
 	}
 	defer os.RemoveAll(work)
 
-	// The SBOMs (license detection reads every module) run at once, one per zip.
-	var wg sync.WaitGroup
-	sbomErrs := make([]error, len(clouds)*len(fns))
-	for i, cloud := range clouds {
-		for j, fn := range fns {
+	// The SBOMs (license detection reads every module) run at once, one per
+	// distinct binary; a binary packed twice gets a copy of the same SBOM.
+	type job struct{ exe, out string }
+	var jobs []job
+	first := map[[sha256.Size]byte]int{}
+	dups := map[int][]string{}
+	for _, cloud := range clouds {
+		for _, fn := range fns {
 			src := filepath.Join(o.Dist, cloud, fn+".zip")
 			exe, err := unzipOne(src, filepath.Join(work, cloud, fn))
 			if err != nil {
@@ -125,18 +128,40 @@ func Release(o Options) (err error) {
 			if err := copyFile(src, filepath.Join(tmp, name)); err != nil {
 				return err
 			}
-			wg.Add(1)
-			go func(k int) {
-				defer wg.Done()
-				if err := sbom(o.CycloneDX, o.Version, exe, filepath.Join(tmp, strings.TrimSuffix(name, ".zip")+".cdx.json")); err != nil {
-					sbomErrs[k] = fmt.Errorf("SBOM of %s: %w", name, err)
-				}
-			}(i*len(fns) + j)
+			content, err := os.ReadFile(exe)
+			if err != nil {
+				return err
+			}
+			out := filepath.Join(tmp, strings.TrimSuffix(name, ".zip")+".cdx.json")
+			if i, ok := first[sha256.Sum256(content)]; ok {
+				dups[i] = append(dups[i], out)
+				continue
+			}
+			first[sha256.Sum256(content)] = len(jobs)
+			jobs = append(jobs, job{exe, out})
 		}
+	}
+	var wg sync.WaitGroup
+	sbomErrs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sbom(o.CycloneDX, o.Version, j.exe, j.out); err != nil {
+				sbomErrs[i] = fmt.Errorf("SBOM of %s: %w", filepath.Base(j.out), err)
+			}
+		}()
 	}
 	wg.Wait()
 	if err := errors.Join(sbomErrs...); err != nil {
 		return err
+	}
+	for i, outs := range dups {
+		for _, out := range outs {
+			if err := copyFile(jobs[i].out, out); err != nil {
+				return err
+			}
+		}
 	}
 	for _, f := range []string{"LICENSE", "README.md", "CHANGELOG.md", "THIRD_PARTY_LICENSES.md"} {
 		if err := copyFile(filepath.Join(o.Root, f), filepath.Join(tmp, f)); err != nil {
