@@ -15,14 +15,22 @@ import (
 	"chpass/shared/platform"
 )
 
-// builders are the functions -invoke can run, built as their own mains build them.
-var builders = map[string]setup.Builder{
-	"caller-password": func(ctx context.Context, a *setup.App) (http.Handler, error) {
+// builder builds one function as its own main builds it: an HTTP function, or
+// one that declares the event kinds it accepts.
+type builder struct {
+	http setup.Builder
+	fn   setup.FunctionBuilder
+}
+
+// builders are the functions -invoke can run.
+var builders = map[string]builder{
+	"caller-password": {http: func(ctx context.Context, a *setup.App) (http.Handler, error) {
 		return a.CallerPassword(ctx)
-	},
-	"modify-user-passwords": func(ctx context.Context, a *setup.App) (http.Handler, error) {
+	}},
+	"modify-user-passwords": {http: func(ctx context.Context, a *setup.App) (http.Handler, error) {
 		return a.ModifyUserPasswords(ctx, setup.NoAsync)
-	},
+	}},
+	"rotate-password": {fn: setup.BuildRotatePassword},
 }
 
 // functionNames returns the names -invoke accepts, sorted.
@@ -55,7 +63,11 @@ func invoke(ctx context.Context, app *setup.App, function, eventPath string, res
 		fmt.Fprintf(stderr, "local: -event: %v\n", err)
 		return 2
 	}
-	h, err := builders[function](ctx, app)
+	b := builders[function]
+	if b.http == nil {
+		return invokeKinds(ctx, app, b.fn, function, eventPath, ev, stdout, stderr)
+	}
+	h, err := b.http(ctx, app)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: %s: %v\n", function, err)
 		return 1
@@ -93,5 +105,29 @@ func invoke(ctx context.Context, app *setup.App, function, eventPath string, res
 		stdout.Write(body)
 		fmt.Fprintln(stdout)
 	}
+	return 0
+}
+
+// invokeKinds runs a function that is not an HTTP function (rotate-password)
+// once on the event, as its platform would deliver it, and prints what the
+// function returned, indented, on stdout.
+func invokeKinds(ctx context.Context, app *setup.App, build setup.FunctionBuilder, function, eventPath string, ev []byte, stdout, stderr io.Writer) int {
+	fn, err := build(ctx, app)
+	if err != nil {
+		fmt.Fprintf(stderr, "local: %s: %v\n", function, err)
+		return 1
+	}
+	out, err := platform.InvokeKinds(ctx, ev, fn.Kinds...)
+	if err != nil {
+		fmt.Fprintf(stderr, "local: -event %s: %v\n", eventPath, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "%s finished (its result on stdout)\n", function)
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, out, "", "  ") == nil {
+		out = pretty.Bytes()
+	}
+	stdout.Write(out)
+	fmt.Fprintln(stdout)
 	return 0
 }
