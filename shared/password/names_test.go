@@ -2,6 +2,7 @@ package password
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -61,7 +62,8 @@ func TestCheckBatchDuplicatesByDirectoryEquality(t *testing.T) {
 	users := map[string]string{"bob": "x", "BOB": "y", "alice": "z"}
 	t.Run("CaseInsensitiveDirectory", func(t *testing.T) {
 		err := NewService(DefaultPolicy(), keyedFake{newFake(users)}).CheckBatch(batch)
-		ie, ok := err.(*InvalidEntryError)
+		var ie *InvalidEntryError
+		ok := errors.As(err, &ie)
 		if !ok || ie.Index != 2 || ie.Field != "Name" || !strings.Contains(ErrorMessage(ie.Err), "repeats entry 1") {
 			t.Fatalf("CheckBatch = %v, want entry 3's name repeating entry 1", err)
 		}

@@ -292,7 +292,7 @@ func TestReleaseReproducible(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("src/s.yaml rendered with the defaults is not the release's s.yaml:\n%s", rendered)
 	}
-	if !strings.Contains(rendered, `"{{kms:${vars.directoryPasswordSecret}}}"`) {
+	if !strings.Contains(rendered, `"{{kms:${vars.directoryPasswordSecret}#password}}"`) || !strings.Contains(rendered, `"{{kms:${vars.adminKeysSecret}}}"`) {
 		t.Error("the rendered s.yaml lost its {{kms:…}} references")
 	}
 	for _, fn := range fns {
