@@ -84,6 +84,26 @@ func TestSignature(t *testing.T) {
 			p["Signature"] = Sign("GET", p, testSecret)
 			return get(p)
 		}, 400, CodeTimestampFormat},
+		// The contract allows only UTC written with Z: an offset, even +00:00, is
+		// refused, though it names a valid instant inside the window.
+		{"TimestampWithOffset", func(e *env) *http.Request {
+			p := signed("GET", base, testKeyID, testSecret, e.now)
+			p["Timestamp"] = e.now.In(time.FixedZone("CST", 8*3600)).Format(time.RFC3339)
+			p["Signature"] = Sign("GET", p, testSecret)
+			return get(p)
+		}, 400, CodeTimestampFormat},
+		{"TimestampWithZeroOffset", func(e *env) *http.Request {
+			p := signed("GET", base, testKeyID, testSecret, e.now)
+			p["Timestamp"] = e.now.UTC().Format("2006-01-02T15:04:05") + "+00:00"
+			p["Signature"] = Sign("GET", p, testSecret)
+			return get(p)
+		}, 400, CodeTimestampFormat},
+		{"TimestampLowerCaseZ", func(e *env) *http.Request {
+			p := signed("GET", base, testKeyID, testSecret, e.now)
+			p["Timestamp"] = e.now.UTC().Format("2006-01-02T15:04:05") + "z"
+			p["Signature"] = Sign("GET", p, testSecret)
+			return get(p)
+		}, 400, CodeTimestampFormat},
 		{"MethodHMACSHA256", func(e *env) *http.Request {
 			p := signed("GET", base, testKeyID, testSecret, e.now)
 			p["SignatureMethod"] = "HMAC-SHA256"

@@ -277,8 +277,10 @@ func (h *Handler) authenticate(r *http.Request, c *call, params map[string]strin
 	if params["SignatureVersion"] != "1.0" {
 		return AccessKey{}, errf(CodeIncompleteSignature, "")
 	}
+	// The contract allows ISO 8601 in UTC written with Z only: an offset, even
+	// +00:00, is refused as the vendor's gateway refuses it.
 	ts, perr := time.Parse(time.RFC3339, params["Timestamp"])
-	if perr != nil {
+	if perr != nil || !strings.HasSuffix(params["Timestamp"], "Z") {
 		return AccessKey{}, errf(CodeTimestampFormat, "")
 	}
 	now := h.now()

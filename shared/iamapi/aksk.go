@@ -261,9 +261,13 @@ func (h *Handler) verifySignature(r *http.Request, body []byte, authz string) (s
 		}
 		return "", authError("verify aksk signature fail")
 	}
-	h.lockout.succeed(key.ID)
 	if d := now.Sub(t); d > MaxClockSkew || d < -MaxClockSkew {
+		// A correctly signed but stale request proves only that someone once
+		// held it: it leaves the count alone, or one captured request would
+		// keep the key from ever locking.
 		return "", authError("the request date is more than 15 minutes from the server's time")
 	}
+	// Only a request that passed every check resets the count.
+	h.lockout.succeed(key.ID)
 	return key.User, nil
 }

@@ -163,6 +163,29 @@ func TestLockout(t *testing.T) {
 			}
 		}
 	})
+	// A correctly signed request that fails a later check (here its date, of any
+	// age) proves nothing now: a captured one must not keep the key from locking.
+	for _, age := range []time.Duration{-16 * time.Minute, -24 * time.Hour, 16 * time.Minute} {
+		t.Run("StaleGoodSignatureDoesNotReset"+age.String(), func(t *testing.T) {
+			e = newEnv(t)
+			for range iamapi.LockoutFailures - 1 {
+				if res := bad(); res.code != iamapi.CodeUnauthenticated {
+					t.Fatalf("bad signature: %q", res.code)
+				}
+			}
+			r := post(body(oldPW, newPW))
+			signRequest(t, r, akID, akSecret, e.now.Add(age))
+			if res := e.do(t, r); res.code != iamapi.CodeUnauthenticated {
+				t.Fatalf("stale request: %q, want %s", res.code, iamapi.CodeUnauthenticated)
+			}
+			if res := bad(); res.code != iamapi.CodeUnauthenticated {
+				t.Fatalf("fifth bad signature: %q", res.code)
+			}
+			if res := good(); res.code != iamapi.CodeThrottled {
+				t.Fatalf("after 4 bad, 1 stale and 1 bad: %q, want %s (the stale request reset the count)", res.code, iamapi.CodeThrottled)
+			}
+		})
+	}
 	e = newEnv(t)
 	t.Run("LockedAfterFive", func(t *testing.T) {
 		for i := range iamapi.LockoutFailures {
