@@ -18,9 +18,10 @@ FUNCTION   ?= caller-password
 EVENT      ?= events/caller-password/apigw-http-v2-jwt-authorizer.json
 DEMO       := functions/local/demo.yaml
 LDAP_DIR   := $(CACHE)/slapd
+REDIS_DIR  := $(CACHE)/redis
 export CHPASS_CONFIG ?= $(DEMO)
 
-.PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps ldap-up ldap-down clean \
+.PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps ldap-up ldap-down redis-deps redis-up redis-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
 
 default: lint build test
@@ -86,7 +87,7 @@ invoke:
 
 ## deps: what the tests need from outside Go: slapd and ldap-utils, and qemu-user-static to run the
 ## arm64 AWS binaries on another machine (installed with apt-get when root).
-deps: ldap-deps qemu-deps
+deps: ldap-deps qemu-deps redis-deps
 	$(GO) mod download
 
 ldap-deps:
@@ -102,20 +103,32 @@ ldap-up: ldap-deps
 ldap-down:
 	@bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR)
 
-## test: every test, with a real slapd started for the LDAP tests and stopped after; cfn-lint on
+## redis-up / redis-down: a private redis-server (TLS, passwords) for the shared-state tests.
+redis-deps:
+	@bash shared/redis/testdata/install-deps.sh
+
+redis-up: redis-deps
+	@bash shared/redis/testdata/redis.sh up $(REDIS_DIR)
+
+redis-down:
+	@bash shared/redis/testdata/redis.sh down $(REDIS_DIR)
+
+## test: every test, with a real slapd and a real redis-server started for the tests and stopped after; cfn-lint on
 ## template.yaml; the packaged zips run through loopback Lambda and Function Compute runtime APIs.
 test: deps cfn-lint package
 	@bash shared/ldap/testdata/slapd.sh up $(LDAP_DIR); \
-	trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR)' EXIT; \
-	source $(LDAP_DIR)/env; \
+	bash shared/redis/testdata/redis.sh up $(REDIS_DIR); \
+	trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR); bash shared/redis/testdata/redis.sh down $(REDIS_DIR)' EXIT; \
+	source $(LDAP_DIR)/env; source $(REDIS_DIR)/env; \
 	CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -race -count=1 -timeout 8m ./...
 
 ## bench: benchmarks with figures and ratios (needs slapd for the LDAP ones, and the packaged
 ## zips for the cold start).
 bench: deps package
 	@bash shared/ldap/testdata/slapd.sh up $(LDAP_DIR); \
-	trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR)' EXIT; \
-	source $(LDAP_DIR)/env; \
+	bash shared/redis/testdata/redis.sh up $(REDIS_DIR); \
+	trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR); bash shared/redis/testdata/redis.sh down $(REDIS_DIR)' EXIT; \
+	source $(LDAP_DIR)/env; source $(REDIS_DIR)/env; \
 	CHPASS_DIST=$(CURDIR)/$(DIST) $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./...
 
 clean:

@@ -46,6 +46,11 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 		Logger:       a.Logger,
 		Now:          a.Now,
 	}
+	if shared, err := a.Shared(ctx); err != nil {
+		return nil, err
+	} else if shared != nil {
+		opts.Guard = shared
+	}
 	if tasks {
 		key, err := c.TaskKey()
 		if err != nil {
