@@ -79,6 +79,14 @@ func Open(cfg Config, limits guard.Limits) (*Store, error) {
 	return &Store{c: goredis.NewClient(opts), prefix: prefix, limits: limits.WithDefaults()}, nil
 }
 
+// quiet is go-redis's logger: its failures reach the caller as errors, which
+// the surfaces log in their own lines; nothing goes to stderr by itself.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { goredis.SetLogger(quiet{}) }
+
 func options(cfg Config) (*goredis.Options, error) {
 	addr := cfg.Address
 	useTLS := true
