@@ -13,6 +13,6 @@ import (
 
 func main() {
 	os.Exit(setup.Main("modify-user-passwords", func(ctx context.Context, a *setup.App) (http.Handler, error) {
-		return a.ModifyUserPasswords(ctx, false)
+		return a.ModifyUserPasswords(ctx, setup.NoAsync)
 	}))
 }

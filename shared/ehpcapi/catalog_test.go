@@ -135,7 +135,7 @@ func TestSeedErrors(t *testing.T) {
 		{name: "NotAuthorized", params: map[string]string{"Action": ActionListTasks, "ClusterId": "ehpc-demo", "AccessKeyId": "LTAIlimited"},
 			status: 407, code: CodeNotAuthorized, message: "You are not authorized by RAM for this request."},
 		{name: "PartFailure", params: modify("ehpc-demo", nil, "user1", "ghost"), status: 409, code: CodePartFailure},
-		{name: "UnknownError", setup: func(e *env) { e.tasks.SaveErr = errTest },
+		{name: "UnknownError", setup: func(e *env) { e.tasks.Err = errTest },
 			params: modify("ehpc-demo", map[string]string{"Async": "true"}, "user1"), status: 500, code: CodeUnknownError},
 		{name: "ServiceUnavailable", setup: func(e *env) {
 			e.dir.All = password.Errorf(password.EUNAVAILABLE, "The directory cannot be reached.")

@@ -14,11 +14,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"chpass/shared/batch"
 	"chpass/shared/gateway"
 	"chpass/shared/guard"
 	"chpass/shared/password"
@@ -95,13 +95,21 @@ type Options struct {
 	Concurrency int
 	// Tasks stores Async batches; nil answers Async=true and ListTasks with
 	// InvalidOpt.
-	Tasks TaskStore
+	Tasks batch.TaskStore
 	// TaskKey is the 32-byte AES-GCM key sealing the passwords of waiting
 	// tasks; required with Tasks.
 	TaskKey []byte
 	// Guard keeps used SignatureNonces and bad-signature counts; default a
 	// guard.Memory (one process). Give every instance the same shared store.
 	Guard Guard
+	// TaskOwner names this handler's engine in task claims (batch.Options.Owner);
+	// default a random id.
+	TaskOwner string
+	// TaskLease is how long a claim on a task lasts (batch.Options.Lease).
+	TaskLease time.Duration
+	// Dispatch hands a queued task to whatever runs it (batch.Options.Dispatch);
+	// nil wakes the engine's Worker, which the caller must run.
+	Dispatch func(ctx context.Context, id string) error
 	// SafetyMargin is kept free before the request's deadline; default 500ms.
 	SafetyMargin time.Duration
 	Logger       zerolog.Logger
@@ -117,14 +125,12 @@ type Handler struct {
 	now     func() time.Time
 	guard   Guard
 	log     zerolog.Logger
-	sealer  *sealer
-	wake    chan struct{}
-	running sync.Mutex // one RunPending at a time in this process
+	batches *batch.Engine // nil without Tasks
 }
 
 // New returns a Handler for opts, or an error naming what is misconfigured.
 func New(opts Options) (*Handler, error) {
-	h := &Handler{opts: opts, keys: make(map[string]AccessKey, len(opts.AccessKeys)), log: opts.Logger, wake: make(chan struct{}, 1)}
+	h := &Handler{opts: opts, keys: make(map[string]AccessKey, len(opts.AccessKeys)), log: opts.Logger}
 	for i, k := range opts.AccessKeys {
 		if k.ID == "" {
 			return nil, fmt.Errorf("ehpcapi.New: access key %d has no ID", i)
@@ -149,11 +155,18 @@ func New(opts Options) (*Handler, error) {
 		h.guard = &guard.Memory{Now: h.now}
 	}
 	if opts.Tasks != nil {
-		s, err := newSealer(opts.TaskKey)
-		if err != nil {
-			return nil, fmt.Errorf("ehpcapi.New: TaskKey: %w", err)
+		if len(opts.TaskKey) != 32 {
+			return nil, fmt.Errorf("ehpcapi.New: TaskKey: must be 32 bytes (AES-256), got %d", len(opts.TaskKey))
 		}
-		h.sealer = s
+		e, err := batch.New(batch.Options{
+			Store: opts.Tasks, Key: opts.TaskKey, Resolve: h.resolve, Concurrency: h.opts.Concurrency,
+			Lease: opts.TaskLease, Owner: opts.TaskOwner, Audit: h.audit, Dispatch: opts.Dispatch,
+			Logger: h.log, Now: h.now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ehpcapi.New: %w", err)
+		}
+		h.batches = e
 	}
 	return h, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chpass/shared/batch/batchtest"
 	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
@@ -121,90 +122,14 @@ func (failingLister) ListUsers(context.Context, int, int) ([]password.User, int,
 	return nil, 0, password.Errorf(password.EUNAVAILABLE, "The directory cannot be reached.")
 }
 
-// memTasks is an in-memory TaskStore that keeps copies, as a store at rest would.
-type memTasks struct {
-	mu      sync.Mutex
-	tasks   map[string]Task
-	order   []string
-	SaveErr error
-}
-
-var _ TaskStore = (*memTasks)(nil)
-
-func newMemTasks() *memTasks { return &memTasks{tasks: map[string]Task{}} }
-
-func cloneTask(t Task) Task {
-	t.Payload = bytes.Clone(t.Payload)
-	t.Result = bytes.Clone(t.Result)
-	return t
-}
-
-func (m *memTasks) SaveTask(_ context.Context, t Task) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.SaveErr != nil {
-		return m.SaveErr
-	}
-	if _, ok := m.tasks[t.ID]; !ok {
-		m.order = append(m.order, t.ID)
-	}
-	m.tasks[t.ID] = cloneTask(t)
-	return nil
-}
-
-func (m *memTasks) Task(_ context.Context, id string) (Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tasks[id]
-	if !ok {
-		return Task{}, password.Errorf(password.ENOTFOUND, "No such task.")
-	}
-	return cloneTask(t), nil
-}
-
-func (m *memTasks) Tasks(_ context.Context, cluster string, offset, limit int) ([]Task, int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var all []Task
-	for i := len(m.order) - 1; i >= 0; i-- {
-		if t := m.tasks[m.order[i]]; t.ClusterID == cluster {
-			all = append(all, cloneTask(t))
-		}
-	}
-	if offset >= len(all) {
-		return nil, len(all), nil
-	}
-	return all[offset:min(len(all), offset+limit)], len(all), nil
-}
-
-func (m *memTasks) PendingTasks(context.Context) ([]Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Task
-	for _, id := range m.order {
-		if t := m.tasks[id]; t.Status == TaskProcessing {
-			out = append(out, cloneTask(t))
-		}
-	}
-	return out, nil
-}
-
-// all returns every task as stored.
-func (m *memTasks) all() []Task {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Task
-	for _, id := range m.order {
-		out = append(out, cloneTask(m.tasks[id]))
-	}
-	return out
-}
+// newMemTasks returns the task store's fake.
+func newMemTasks() *batchtest.Memory { return &batchtest.Memory{} }
 
 // env is a handler with its fakes and everything it wrote.
 type env struct {
 	h     *Handler
 	dir   *fakeDir
-	tasks *memTasks
+	tasks *batchtest.Memory
 	logs  *logtest.Buffer
 	key   []byte
 	now   time.Time
@@ -270,8 +195,8 @@ func (e *env) assertClean(tb testing.TB) {
 		if strings.Contains(logs, s) {
 			tb.Errorf("a secret appears in the logs")
 		}
-		for _, t := range e.tasks.all() {
-			if bytes.Contains(t.Payload, []byte(s)) || bytes.Contains(t.Result, []byte(s)) {
+		for _, t := range e.tasks.All() {
+			if at, _ := json.Marshal(t); bytes.Contains(t.Sealed, []byte(s)) || bytes.Contains(at, []byte(s)) {
 				tb.Errorf("a secret appears in task %s at rest", t.ID)
 			}
 		}

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 
+	"chpass/shared/batch"
 	"chpass/shared/password"
 )
 
@@ -46,16 +46,22 @@ func userCode(err error) string {
 func outcomes(results []password.ResetResult) []UserResult {
 	out := make([]UserResult, len(results))
 	for i, r := range results {
-		code := userCode(r.Err)
-		out[i] = UserResult{Name: r.Name, Code: code}
-		if code != CodeSuccess {
-			out[i].Message = errf(code, r.Name).message()
-		}
-		if code == CodeUserChangePasswordFailure {
-			out[i].Detail = password.ErrorMessage(r.Err)
-		}
+		out[i] = outcome(r.Name, r.Err)
 	}
 	return out
+}
+
+// outcome is one user's result in the catalog's terms.
+func outcome(name string, err error) UserResult {
+	code := userCode(err)
+	r := UserResult{Name: name, Code: code}
+	if code != CodeSuccess {
+		r.Message = errf(code, name).message()
+	}
+	if code == CodeUserChangePasswordFailure || password.ErrorCode(err) == batch.EUNKNOWN {
+		r.Detail = password.ErrorMessage(err)
+	}
+	return r
 }
 
 // batchError returns nil when every user succeeded; the shared code when every
@@ -126,9 +132,8 @@ func (h *Handler) modifyUserPasswords(ctx context.Context, c *call, key AccessKe
 	}
 	ctx, cancel := h.deadline(ctx)
 	defer cancel()
-	results := cl.Service.ResetAll(ctx, users, h.opts.Concurrency)
-	rs := outcomes(results)
-	h.audit(c, "", rs)
+	origin := batch.Origin{RequestID: c.requestID, Caller: c.keyID}
+	rs := outcomes(batch.Reset(ctx, cl.Service, c.cluster, origin, users, h.opts.Concurrency, h.audit, h.now))
 	if err := batchError(rs); err != nil {
 		return nil, err
 	}
@@ -166,20 +171,36 @@ func (h *Handler) deadline(ctx context.Context) (context.Context, context.Cancel
 	return context.WithCancel(ctx)
 }
 
-// audit writes one line per user of a batch.
-func (h *Handler) audit(c *call, taskID string, rs []UserResult) {
-	for _, r := range rs {
-		ev := h.withFunction(h.log.Info()).
-			Str("event", "audit").
-			Str("request_id", c.requestID).
-			Str("action", ActionModifyUserPasswords).
-			Str("access_key_id", c.keyID).
-			Str("cluster", c.cluster).
-			Str("user", r.Name).
-			Str("outcome", r.Code)
-		if taskID != "" {
-			ev = ev.Str("task_id", taskID)
-		}
-		ev.Time("at", time.Now().UTC()).Msg("password reset")
+// audit writes a batch's audit line: "audit_intent" before a user's change,
+// "audit" with the outcome's catalog code after it.
+func (h *Handler) audit(ev batch.AuditEvent) {
+	name := "audit"
+	if ev.Phase == batch.PhaseIntent {
+		name = "audit_intent"
 	}
+	l := h.withFunction(h.log.Info()).
+		Str("event", name).
+		Str("request_id", ev.Origin.RequestID).
+		Str("action", ActionModifyUserPasswords).
+		Str("access_key_id", ev.Origin.Caller).
+		Str("cluster", ev.Cluster).
+		Str("user", ev.Name)
+	if ev.Phase == batch.PhaseOutcome {
+		var err error
+		if ev.Code != "" {
+			err = &password.Error{Code: ev.Code, Message: ev.Message}
+		}
+		l = l.Str("outcome", userCode(err))
+		if ev.Checked {
+			l = l.Bool("checked", true)
+		}
+	}
+	if ev.TaskID != "" {
+		l = l.Str("task_id", ev.TaskID)
+	}
+	msg := "password reset"
+	if ev.Phase == batch.PhaseIntent {
+		msg = "password reset starting"
+	}
+	l.Time("at", ev.At).Msg(msg)
 }

@@ -3,6 +3,7 @@ package ehpcapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ehpc"
 	"github.com/rs/zerolog"
 
+	"chpass/shared/batch/batchtest"
 	"chpass/shared/ehpcapi"
 	"chpass/shared/password"
 )
@@ -59,69 +61,11 @@ func (d *memDir) ListUsers(_ context.Context, offset, limit int) ([]password.Use
 	return all[offset:min(len(all), offset+limit)], len(all), nil
 }
 
-// memStore is a minimal TaskStore.
-type memStore struct {
-	mu    sync.Mutex
-	tasks []ehpcapi.Task
-}
-
-func (m *memStore) SaveTask(_ context.Context, t ehpcapi.Task) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i := range m.tasks {
-		if m.tasks[i].ID == t.ID {
-			m.tasks[i] = t
-			return nil
-		}
-	}
-	m.tasks = append(m.tasks, t)
-	return nil
-}
-
-func (m *memStore) Task(_ context.Context, id string) (ehpcapi.Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, t := range m.tasks {
-		if t.ID == id {
-			return t, nil
-		}
-	}
-	return ehpcapi.Task{}, password.Errorf(password.ENOTFOUND, "No such task.")
-}
-
-func (m *memStore) Tasks(_ context.Context, cluster string, offset, limit int) ([]ehpcapi.Task, int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []ehpcapi.Task
-	for i := len(m.tasks) - 1; i >= 0; i-- {
-		if m.tasks[i].ClusterID == cluster {
-			out = append(out, m.tasks[i])
-		}
-	}
-	n := len(out)
-	if offset >= n {
-		return nil, n, nil
-	}
-	return out[offset:min(n, offset+limit)], n, nil
-}
-
-func (m *memStore) PendingTasks(context.Context) ([]ehpcapi.Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []ehpcapi.Task
-	for _, t := range m.tasks {
-		if t.Status == ehpcapi.TaskProcessing {
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
-
 type sdkEnv struct {
 	h     *ehpcapi.Handler
 	srv   *httptest.Server
 	dir   *memDir
-	store *memStore
+	store *batchtest.Memory
 	logs  *bytes.Buffer
 	mu    sync.Mutex
 	seen  []string // every raw query the server received, to prove the SDK sent passwords there
@@ -129,7 +73,7 @@ type sdkEnv struct {
 
 func newSDKEnv(tb testing.TB, now func() time.Time) *sdkEnv {
 	tb.Helper()
-	e := &sdkEnv{dir: &memDir{users: map[string]string{"user1": "x", "user2": "y"}}, store: &memStore{}, logs: &bytes.Buffer{}}
+	e := &sdkEnv{dir: &memDir{users: map[string]string{"user1": "x", "user2": "y"}}, store: &batchtest.Memory{}, logs: &bytes.Buffer{}}
 	var logMu sync.Mutex
 	h, err := ehpcapi.New(ehpcapi.Options{
 		Clusters: map[string]ehpcapi.Cluster{
@@ -158,8 +102,8 @@ func newSDKEnv(tb testing.TB, now func() time.Time) *sdkEnv {
 		if strings.Contains(e.logs.String(), sdkCanary) {
 			tb.Error("the canary is in the logs")
 		}
-		for _, t := range e.store.tasks {
-			if bytes.Contains(t.Payload, []byte(sdkCanary)) || bytes.Contains(t.Result, []byte(sdkCanary)) {
+		for _, t := range e.store.All() {
+			if at, _ := json.Marshal(t); bytes.Contains(t.Sealed, []byte(sdkCanary)) || bytes.Contains(at, []byte(sdkCanary)) {
 				tb.Error("the canary is in a task at rest")
 			}
 		}
@@ -267,7 +211,7 @@ func TestVendorSDK(t *testing.T) {
 		if _, err := c.ModifyUserPasswords(modifyRequest(true, "user1", "ghost")); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.h.RunPending(context.Background()); err != nil {
+		if err := e.h.Batches().RunPending(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		req := ehpc.CreateListTasksRequest()

@@ -2,20 +2,15 @@ package ehpcapi
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"regexp"
 	"time"
 
+	"chpass/shared/batch"
 	"chpass/shared/password"
 )
 
-// Task statuses, as ListTasks reports them. A task is pending while its status
-// is TaskProcessing.
+// Task statuses, as ListTasks reports them: the E-HPC names of batch.Status.
 const (
 	TaskProcessing  = "Processing"
 	TaskSuccess     = "Success"
@@ -23,86 +18,38 @@ const (
 	TaskPartialFail = "PartialFail"
 )
 
-// TaskTypeModifyUserPasswords is the TaskType of an Async ModifyUserPasswords.
+// TaskTypeModifyUserPasswords is the TaskType of an Async ModifyUserPasswords
+// (a batch.KindReset task).
 const TaskTypeModifyUserPasswords = "ModifyUserPasswords"
 
-// Task is an asynchronous batch as the task store keeps it. Payload holds the
-// batch's passwords sealed with AES-GCM (nil once the task ends); Result is
-// this package's JSON record of the request (passwords masked) and the
-// outcomes so far. Neither is ever a password in clear.
-type Task struct {
-	ID, ClusterID, Type, Status string
-	Created, Updated            time.Time
-	TotalSteps, CurrentStep     int
-	Payload                     []byte
-	Result                      []byte
-}
-
-// TaskStore keeps tasks. Implementations are safe for concurrent use.
-type TaskStore interface {
-	// SaveTask creates or replaces the task with t.ID.
-	SaveTask(ctx context.Context, t Task) error
-	// Task returns the task with id. Returns password.ENOTFOUND when there is none.
-	Task(ctx context.Context, id string) (Task, error)
-	// Tasks returns at most limit tasks of the cluster from offset, newest
-	// first, and how many the cluster has in all.
-	Tasks(ctx context.Context, clusterID string, offset, limit int) ([]Task, int, error)
-	// PendingTasks returns the tasks whose Status is Processing.
-	PendingTasks(ctx context.Context) ([]Task, error)
-}
-
-// sealer seals and opens task payloads with AES-GCM; the AAD is the task id,
-// so a payload cannot be moved to another task.
-type sealer struct{ aead cipher.AEAD }
-
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("must be 32 bytes (AES-256), got %d", len(key))
+// taskStatus translates a task's status into the E-HPC catalog.
+func taskStatus(s batch.Status) string {
+	switch s {
+	case batch.StatusRunning:
+		return TaskProcessing
+	case batch.StatusSucceeded:
+		return TaskSuccess
+	case batch.StatusFailed:
+		return TaskFail
+	case batch.StatusPartial:
+		return TaskPartialFail
+	default:
+		return string(s)
 	}
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	g, err := cipher.NewGCM(b)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: g}, nil
 }
 
-func (s *sealer) seal(id string, plain []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
+func taskType(kind string) string {
+	if kind == batch.KindReset {
+		return TaskTypeModifyUserPasswords
 	}
-	return s.aead.Seal(nonce, nonce, plain, []byte(id)), nil
+	return kind
 }
 
-func (s *sealer) open(id string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n+s.aead.Overhead() {
-		return nil, errors.New("sealed payload too short")
-	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(id))
-}
-
-// taskPayload is what a task's Payload seals.
-type taskPayload struct {
-	Users []password.ResetRequest
-}
-
-// taskRecord is what a task's Result holds.
-type taskRecord struct {
-	RequestID   string            `json:"RequestId"`
-	AccessKeyID string            `json:"AccessKeyId"`
-	Request     map[string]string `json:"Request"`
-	Results     []UserResult      `json:"Results"`
-}
+// userParam matches the parameters of a batch's users.
+var userParam = regexp.MustCompile(`^User\.[1-9][0-9]{0,2}\.(Name|Password)$`)
 
 // maskedRequest returns the parameters worth showing in ListTasks, with every
 // password replaced by "******".
-var userParam = regexp.MustCompile(`^User\.[1-9][0-9]{0,2}\.(Name|Password)$`)
-
 func maskedRequest(params map[string]string) map[string]string {
 	out := make(map[string]string)
 	for k, v := range params {
@@ -119,200 +66,36 @@ func maskedRequest(params map[string]string) map[string]string {
 	return out
 }
 
-// enqueue stores a validated batch as a task and wakes the worker.
+// enqueue hands a validated batch to the batch engine as a task.
 func (h *Handler) enqueue(ctx context.Context, c *call, users []password.ResetRequest, params map[string]string) (string, *apiError) {
-	id := newID()
-	plain, err := json.Marshal(taskPayload{Users: users})
+	origin := batch.Origin{RequestID: c.requestID, Caller: c.keyID, Request: maskedRequest(params)}
+	t, err := h.batches.Submit(ctx, c.cluster, origin, users)
 	if err != nil {
+		h.log.Error().Err(err).Str("request_id", c.requestID).Msg("cannot queue a task")
+		if password.ErrorCode(err) == password.EUNAVAILABLE {
+			return "", errf(CodeServiceUnavailable, "")
+		}
 		return "", errf(CodeUnknownError, "")
 	}
-	sealed, err := h.sealer.seal(id, plain)
-	clear(plain)
-	if err != nil {
-		h.log.Error().Err(err).Str("request_id", c.requestID).Msg("cannot seal a task")
-		return "", errf(CodeUnknownError, "")
-	}
-	rec, _ := json.Marshal(taskRecord{RequestID: c.requestID, AccessKeyID: c.keyID, Request: maskedRequest(params), Results: []UserResult{}})
-	now := h.now().UTC()
-	t := Task{
-		ID: id, ClusterID: c.cluster, Type: TaskTypeModifyUserPasswords, Status: TaskProcessing,
-		Created: now, Updated: now, TotalSteps: len(users), Payload: sealed, Result: rec,
-	}
-	if err := h.opts.Tasks.SaveTask(ctx, t); err != nil {
-		h.log.Error().Err(err).Str("request_id", c.requestID).Msg("cannot save a task")
-		return "", errf(CodeUnknownError, "")
-	}
-	h.log.Info().Str("event", "task_queued").Str("request_id", c.requestID).Str("task_id", id).
-		Str("access_key_id", c.keyID).Str("cluster", c.cluster).Int("users", len(users)).Msg("task queued")
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-	return id, nil
+	return t.ID, nil
 }
 
-// Worker runs pending tasks until ctx ends: at once (resuming tasks a crash
-// left Processing), whenever an Async request queues one, and every poll.
-func (h *Handler) Worker(ctx context.Context, poll time.Duration) {
-	if h.opts.Tasks == nil {
-		return
-	}
-	if poll <= 0 {
-		poll = 10 * time.Second
-	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		if err := h.RunPending(ctx); err != nil && ctx.Err() == nil {
-			h.log.Error().Err(err).Msg("running pending tasks failed")
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-h.wake:
-		}
-	}
-}
-
-// RunPending runs every pending task once, in this process one pass at a time.
-// A task whose run ctx interrupts stays Processing with its progress saved and
-// resumes on the next pass, skipping the users already done.
-func (h *Handler) RunPending(ctx context.Context) error {
-	if h.opts.Tasks == nil {
-		return errors.New("ehpcapi: no task store")
-	}
-	h.running.Lock()
-	defer h.running.Unlock()
-	tasks, err := h.opts.Tasks.PendingTasks(ctx)
-	if err != nil {
-		return fmt.Errorf("ehpcapi.RunPending: %w", err)
-	}
-	var errs []error
-	for _, t := range tasks {
-		if ctx.Err() != nil {
-			break
-		}
-		if t.Type != TaskTypeModifyUserPasswords || t.Status != TaskProcessing {
-			continue
-		}
-		if err := h.runTask(ctx, t); err != nil {
-			errs = append(errs, fmt.Errorf("task %s: %w", t.ID, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (h *Handler) runTask(ctx context.Context, t Task) error {
-	var rec taskRecord
-	if err := json.Unmarshal(t.Result, &rec); err != nil {
-		rec = taskRecord{}
-	}
-	c := &call{requestID: rec.RequestID, action: ActionModifyUserPasswords, keyID: rec.AccessKeyID, cluster: t.ClusterID}
-	h.log.Info().Str("event", "task_started").Str("task_id", t.ID).Str("cluster", t.ClusterID).Int("done", len(rec.Results)).Msg("task running")
-	var payload taskPayload
-	if t.Payload == nil {
-		return h.finish(ctx, c, t, rec, nil, CodeUnknownError)
-	}
-	plain, err := h.sealer.open(t.ID, t.Payload)
-	if err == nil {
-		err = json.Unmarshal(plain, &payload)
-		clear(plain)
-	}
-	if err != nil {
-		h.log.Error().Str("task_id", t.ID).Msg("cannot open a task's sealed payload")
-		return h.finish(ctx, c, t, rec, nil, CodeUnknownError)
-	}
-	cl, aerr := h.cluster(t.ClusterID)
+// resolve is the batch engine's Resolver: a task's cluster must still exist,
+// run and have a directory when the task runs.
+func (h *Handler) resolve(_ context.Context, id string) (*password.Service, error) {
+	cl, aerr := h.cluster(id)
 	if aerr == nil && cl.Service == nil {
 		aerr = errf(CodeDomainNotExist, cl.Domain)
 	}
 	if aerr != nil {
-		return h.finish(ctx, c, t, rec, payload.Users, aerr.Code)
+		return nil, password.Errorf(password.EUNAVAILABLE, "%s", aerr.message())
 	}
-	done := make(map[string]bool, len(rec.Results))
-	for _, r := range rec.Results {
-		done[r.Name] = true
-	}
-	var todo []password.ResetRequest
-	for _, u := range payload.Users {
-		if !done[u.Name] {
-			todo = append(todo, u)
-		}
-	}
-	step := h.opts.Concurrency
-	for len(todo) > 0 {
-		chunk := todo[:min(step, len(todo))]
-		results := cl.Service.ResetAll(ctx, chunk, h.opts.Concurrency)
-		var recorded []password.ResetResult
-		for _, r := range results {
-			if ctx.Err() != nil && password.ErrorCode(r.Err) == password.ECANCELED {
-				continue // not tried: the next pass tries it
-			}
-			recorded = append(recorded, r)
-		}
-		rs := outcomes(recorded)
-		h.audit(c, t.ID, rs)
-		rec.Results = append(rec.Results, rs...)
-		todo = todo[len(chunk):]
-		t.CurrentStep = len(rec.Results)
-		t.Updated = h.now().UTC()
-		t.Result, _ = json.Marshal(rec)
-		if ctx.Err() != nil {
-			// Interrupted: save the progress with the payload still sealed.
-			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			err := h.opts.Tasks.SaveTask(saveCtx, t)
-			cancel()
-			return err
-		}
-		if len(todo) > 0 {
-			if err := h.opts.Tasks.SaveTask(ctx, t); err != nil {
-				return err
-			}
-		}
-	}
-	return h.finish(ctx, c, t, rec, nil, "")
+	return cl.Service, nil
 }
 
-// finish ends a task: users without a result get failCode, the status follows
-// the results, and the sealed passwords are erased.
-func (h *Handler) finish(ctx context.Context, c *call, t Task, rec taskRecord, users []password.ResetRequest, failCode string) error {
-	if failCode != "" {
-		done := make(map[string]bool, len(rec.Results))
-		for _, r := range rec.Results {
-			done[r.Name] = true
-		}
-		var rs []UserResult
-		for _, u := range users {
-			if !done[u.Name] {
-				rs = append(rs, UserResult{Name: u.Name, Code: failCode, Message: errf(failCode, u.Name).message()})
-			}
-		}
-		h.audit(c, t.ID, rs)
-		rec.Results = append(rec.Results, rs...)
-	}
-	ok := 0
-	for _, r := range rec.Results {
-		if r.Code == CodeSuccess {
-			ok++
-		}
-	}
-	switch {
-	case len(rec.Results) > 0 && ok == len(rec.Results) && len(rec.Results) == t.TotalSteps:
-		t.Status = TaskSuccess
-	case ok == 0:
-		t.Status = TaskFail
-	default:
-		t.Status = TaskPartialFail
-	}
-	t.Payload = nil
-	t.CurrentStep = len(rec.Results)
-	t.Updated = h.now().UTC()
-	t.Result, _ = json.Marshal(rec)
-	h.log.Info().Str("event", "task_finished").Str("task_id", t.ID).Str("cluster", t.ClusterID).
-		Str("status", t.Status).Int("succeeded", ok).Int("users", t.TotalSteps).Msg("task finished")
-	return h.opts.Tasks.SaveTask(context.WithoutCancel(ctx), t)
-}
+// Batches returns the engine that runs this handler's Async batches (for the
+// local worker and for "run task <id>" events), or nil without a task store.
+func (h *Handler) Batches() *batch.Engine { return h.batches }
 
 // taskInfo is one task as ListTasks answers it; Result, Errors and Request are
 // JSON texts, as the vendor SDK reads them.
@@ -338,25 +121,37 @@ type listTasksResponse struct {
 	Tasks      []taskInfo `json:"Tasks"`
 }
 
-func viewTask(t Task) taskInfo {
-	var rec taskRecord
-	_ = json.Unmarshal(t.Result, &rec)
-	results := rec.Results
-	if results == nil {
-		results = []UserResult{}
+// recordResult translates one user's outcome into the catalog.
+func recordResult(u batch.UserRecord) UserResult {
+	var err error
+	if u.Code != "" {
+		err = &password.Error{Code: u.Code, Message: u.Message}
 	}
-	failures := []UserResult{}
-	for _, r := range results {
+	return outcome(u.Name, err)
+}
+
+func viewTask(t batch.Task) taskInfo {
+	results, failures := []UserResult{}, []UserResult{}
+	for _, u := range t.Users {
+		if u.Phase != batch.PhaseOutcome {
+			continue
+		}
+		r := recordResult(u)
+		results = append(results, r)
 		if r.Code != CodeSuccess {
 			failures = append(failures, r)
 		}
 	}
 	res, _ := json.Marshal(results)
 	errs, _ := json.Marshal(failures)
-	req, _ := json.Marshal(rec.Request)
+	request := t.Origin.Request
+	if request == nil {
+		request = map[string]string{}
+	}
+	req, _ := json.Marshal(request)
 	return taskInfo{
-		TaskID: t.ID, ClusterID: t.ClusterID, TaskType: t.Type, Status: t.Status,
-		TotalSteps: t.TotalSteps, CurrentStep: t.CurrentStep,
+		TaskID: t.ID, ClusterID: t.Cluster, TaskType: taskType(t.Kind), Status: taskStatus(t.Status),
+		TotalSteps: t.Total, CurrentStep: len(results),
 		Result: string(res), Errors: string(errs), Request: string(req),
 		CreateTime: t.Created.UTC().Format(time.RFC3339), UpdateTime: t.Updated.UTC().Format(time.RFC3339),
 	}
@@ -399,10 +194,9 @@ func (h *Handler) listTasks(ctx context.Context, c *call, key AccessKey, params 
 		switch {
 		case password.ErrorCode(err) == password.ENOTFOUND:
 		case err != nil:
-			h.log.Error().Err(err).Str("request_id", c.requestID).Msg("task store failed")
-			return nil, errf(CodeUnknownError, "")
-		case c.cluster != "" && t.ClusterID != c.cluster:
-		case c.cluster == "" && !key.may(c.action, t.ClusterID):
+			return nil, h.storeFailed(c, err)
+		case c.cluster != "" && t.Cluster != c.cluster:
+		case c.cluster == "" && !key.may(c.action, t.Cluster):
 			// Not the caller's: answered as if it did not exist.
 		default:
 			if page == 1 {
@@ -414,12 +208,20 @@ func (h *Handler) listTasks(ctx context.Context, c *call, key AccessKey, params 
 	}
 	tasks, total, terr := h.opts.Tasks.Tasks(ctx, c.cluster, (page-1)*size, size)
 	if terr != nil {
-		h.log.Error().Err(terr).Str("request_id", c.requestID).Msg("task store failed")
-		return nil, errf(CodeUnknownError, "")
+		return nil, h.storeFailed(c, terr)
 	}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, viewTask(t))
 	}
 	out.TotalCount = total
 	return out, nil
+}
+
+// storeFailed logs a task store failure and answers it.
+func (h *Handler) storeFailed(c *call, err error) *apiError {
+	h.log.Error().Err(err).Str("request_id", c.requestID).Msg("task store failed")
+	if password.ErrorCode(err) == password.EUNAVAILABLE {
+		return errf(CodeServiceUnavailable, "")
+	}
+	return errf(CodeUnknownError, "")
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chpass/shared/batch"
+	"chpass/shared/batch/batchtest"
 	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
@@ -59,17 +61,21 @@ func TestAsyncLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Status != TaskProcessing || stored.Type != TaskTypeModifyUserPasswords || stored.TotalSteps != 3 || stored.ClusterID != "ehpc-demo" {
+	if stored.Status != batch.StatusRunning || stored.Kind != batch.KindReset || stored.Total != 3 || stored.Cluster != "ehpc-demo" {
 		t.Errorf("stored %+v", stored)
 	}
-	if len(stored.Payload) == 0 || bytes.Contains(stored.Payload, []byte(canary)) {
+	if len(stored.Sealed) == 0 || bytes.Contains(stored.Sealed, []byte(canary)) {
 		t.Fatal("the payload is missing or in clear")
 	}
-	plain, err := e.h.sealer.open(id, stored.Payload)
-	if err != nil || !bytes.Contains(plain, []byte(canary)) {
+	sealer, err := batch.NewSealer(taskKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := sealer.Open(id, stored.Sealed)
+	if err != nil || len(users) != 3 || users[0].Password != canary+"0" || users[1].Name != "ghost" {
 		t.Fatalf("the payload does not open with the key and the task id: %v", err)
 	}
-	if _, err := e.h.sealer.open("another-task", stored.Payload); err == nil {
+	if _, err := sealer.Open("another-task", stored.Sealed); err == nil {
 		t.Error("the payload opens under another task id (AAD not bound)")
 	}
 	info := listTask(t, e, id)
@@ -88,7 +94,7 @@ func TestAsyncLifecycle(t *testing.T) {
 	}
 
 	// Run: results per user, the payload erased.
-	if err := e.h.RunPending(context.Background()); err != nil {
+	if err := e.h.Batches().RunPending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	info = listTask(t, e, id)
@@ -109,14 +115,14 @@ func TestAsyncLifecycle(t *testing.T) {
 		t.Errorf("Errors %s", info.Errors)
 	}
 	stored, _ = e.tasks.Task(context.Background(), id)
-	if stored.Payload != nil {
+	if stored.Sealed != nil {
 		t.Error("the sealed passwords were not erased when the task ended")
 	}
 	if e.dir.password("user1") != canary+"0" || e.dir.password("user2") != canary+"2" {
 		t.Error("the users were not reset")
 	}
 	// A second pass does nothing.
-	if err := e.h.RunPending(context.Background()); err != nil {
+	if err := e.h.Batches().RunPending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(e.dir.resetNames()); n != 2 {
@@ -129,16 +135,16 @@ func TestAsyncStatuses(t *testing.T) {
 		name  string
 		users []string
 		setup func(*env)
-		want  string
+		want  batch.Status
 	}{
-		{"Success", []string{"user1", "user2"}, nil, TaskSuccess},
-		{"Fail", []string{"ghost1", "ghost2"}, nil, TaskFail},
-		{"PartialFail", []string{"user1", "ghost"}, nil, TaskPartialFail},
+		{"Success", []string{"user1", "user2"}, nil, batch.StatusSucceeded},
+		{"Fail", []string{"ghost1", "ghost2"}, nil, batch.StatusFailed},
+		{"PartialFail", []string{"user1", "ghost"}, nil, batch.StatusPartial},
 		{"ClusterStoppedMeanwhile", []string{"user1"}, func(e *env) {
 			cl := e.h.opts.Clusters["ehpc-demo"]
 			cl.Status = "stopped"
 			e.h.opts.Clusters = map[string]Cluster{"ehpc-demo": cl}
-		}, TaskFail},
+		}, batch.StatusFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,12 +153,12 @@ func TestAsyncStatuses(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(e)
 			}
-			if err := e.h.RunPending(context.Background()); err != nil {
+			if err := e.h.Batches().RunPending(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := e.tasks.Task(context.Background(), id)
-			if got.Status != tt.want || got.Payload != nil {
-				t.Errorf("status %s (payload erased: %v), want %s", got.Status, got.Payload == nil, tt.want)
+			if got.Status != tt.want || got.Sealed != nil {
+				t.Errorf("status %s (payload erased: %v), want %s", got.Status, got.Sealed == nil, tt.want)
 			}
 		})
 	}
@@ -174,10 +180,10 @@ func TestAsyncResume(t *testing.T) {
 			cancel() // the process is told to stop after the second reset began
 		}
 	}
-	_ = e.h.RunPending(ctx)
+	_ = e.h.Batches().RunPending(ctx)
 	stored, _ := e.tasks.Task(context.Background(), id)
-	if stored.Status != TaskProcessing || stored.Payload == nil || stored.CurrentStep != 2 {
-		t.Fatalf("after the interruption: status %s step %d payload kept %v", stored.Status, stored.CurrentStep, stored.Payload != nil)
+	if stored.Status != batch.StatusRunning || stored.Sealed == nil || stored.Done() != 2 || stored.Owner != "" {
+		t.Fatalf("after the interruption: status %s step %d payload kept %v owner %q", stored.Status, stored.Done(), stored.Sealed != nil, stored.Owner)
 	}
 	e.dir.Hook = nil
 
@@ -189,19 +195,19 @@ func TestAsyncResume(t *testing.T) {
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { h2.Worker(wctx, time.Hour); close(done) }()
+	go func() { h2.Batches().Worker(wctx, time.Hour); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		stored, _ = e.tasks.Task(context.Background(), id)
-		if stored.Status != TaskProcessing || time.Now().After(deadline) {
+		if stored.Status != batch.StatusRunning || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	wcancel()
 	<-done
-	if stored.Status != TaskSuccess || stored.Payload != nil || stored.CurrentStep != 4 {
-		t.Fatalf("after the restart: %s step %d", stored.Status, stored.CurrentStep)
+	if stored.Status != batch.StatusSucceeded || stored.Sealed != nil || stored.Done() != 4 {
+		t.Fatalf("after the restart: %s step %d", stored.Status, stored.Done())
 	}
 	names := e.dir.resetNames()
 	slices.Sort(names)
@@ -218,7 +224,7 @@ func TestWorkerWakes(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { e.h.Worker(ctx, time.Hour); close(done) }()
+	go func() { e.h.Batches().Worker(ctx, time.Hour); close(done) }()
 	defer func() { cancel(); <-done }()
 	time.Sleep(10 * time.Millisecond) // let the first empty pass finish
 	id := enqueue(t, e, "user1")
@@ -232,17 +238,31 @@ func TestWorkerWakes(t *testing.T) {
 	t.Fatal("the worker did not run the task")
 }
 
+// tamperStore flips a bit of every sealed payload it hands out.
+type tamperStore struct{ *batchtest.Memory }
+
+func (s tamperStore) ClaimTask(ctx context.Context, id, owner string, lease time.Duration) (batch.Task, error) {
+	t, err := s.Memory.ClaimTask(ctx, id, owner, lease)
+	if len(t.Sealed) > 0 {
+		t.Sealed[len(t.Sealed)-1] ^= 1
+	}
+	return t, err
+}
+
 func TestAsyncPayloadTampered(t *testing.T) {
 	e := newEnv(t, nil)
 	id := enqueue(t, e, "user1")
-	stored, _ := e.tasks.Task(context.Background(), id)
-	stored.Payload[len(stored.Payload)-1] ^= 1
-	_ = e.tasks.SaveTask(context.Background(), stored)
-	if err := e.h.RunPending(context.Background()); err != nil {
+	opts := e.h.opts
+	opts.Tasks = tamperStore{e.tasks}
+	h2, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Batches().RunPending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.tasks.Task(context.Background(), id)
-	if got.Status != TaskFail || got.Payload != nil || len(e.dir.resetNames()) != 0 {
+	if got.Status != batch.StatusFailed || got.Sealed != nil || len(e.dir.resetNames()) != 0 {
 		t.Errorf("tampered payload: %s, resets %v", got.Status, e.dir.resetNames())
 	}
 }
@@ -325,7 +345,7 @@ func TestCanary(t *testing.T) {
 		bad["Timestamp"] = "bad"
 		e.serve(t, get(bad))
 	}
-	if err := e.h.RunPending(context.Background()); err != nil {
+	if err := e.h.Batches().RunPending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	r := e.call(t, map[string]string{"Action": ActionListTasks, "ClusterId": "ehpc-demo"})
@@ -342,5 +362,40 @@ func TestCanary(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), `"event":"audit"`) {
 		t.Error("no audit lines: the scenarios did not run")
+	}
+}
+
+// TestViewTaskTranslatesRecords: ListTasks shows outcomes only (not intents),
+// in the E-HPC catalog, with the task's status in E-HPC's words.
+func TestViewTaskTranslatesRecords(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	task := batch.Task{ID: "T", Cluster: "c", Kind: batch.KindReset, Status: batch.StatusPartial, Total: 5, Created: at, Updated: at,
+		Users: []batch.UserRecord{
+			{Index: 0, Name: "ok", Phase: batch.PhaseOutcome},
+			{Index: 1, Name: "checked", Phase: batch.PhaseOutcome, Checked: true},
+			{Index: 2, Name: "ghost", Phase: batch.PhaseOutcome, Code: password.ENOTFOUND, Message: "No such user."},
+			{Index: 3, Name: "unknown", Phase: batch.PhaseOutcome, Code: batch.EUNKNOWN, Message: "The change was interrupted and its outcome could not be checked."},
+			{Index: 4, Name: "pending", Phase: batch.PhaseIntent},
+		}}
+	info := viewTask(task)
+	if info.Status != TaskPartialFail || info.TaskType != TaskTypeModifyUserPasswords || info.CurrentStep != 4 || info.TotalSteps != 5 {
+		t.Errorf("info %+v", info)
+	}
+	var results []UserResult
+	if err := json.Unmarshal([]byte(info.Result), &results); err != nil {
+		t.Fatal(err)
+	}
+	want := []UserResult{
+		{Name: "ok", Code: CodeSuccess}, {Name: "checked", Code: CodeSuccess},
+		{Name: "ghost", Code: CodeUserNotExist, Message: "The specified user is not found in the domain: ghost."},
+		{Name: "unknown", Code: CodeAgentError, Message: errf(CodeAgentError, "unknown").message(), Detail: "The change was interrupted and its outcome could not be checked."},
+	}
+	if !slices.Equal(results, want) {
+		t.Errorf("Result\n got %+v\nwant %+v", results, want)
+	}
+	for s, w := range map[batch.Status]string{batch.StatusRunning: TaskProcessing, batch.StatusSucceeded: TaskSuccess, batch.StatusFailed: TaskFail} {
+		if g := taskStatus(s); g != w {
+			t.Errorf("status %s shown as %s, want %s", s, g, w)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"chpass/shared/batch"
+	"chpass/shared/batch/batchtest"
 	"chpass/shared/embedded"
 	"chpass/shared/password/directorytest"
 )
@@ -35,5 +37,18 @@ func TestContract(t *testing.T) {
 			}
 		}
 		return directorytest.Fixture{Directory: s, Users: users, History: 3, MaxFailures: 5}
+	})
+}
+
+// TestTaskStoreContract runs the contract suite of batch.TaskStore on the
+// embedded store.
+func TestTaskStoreContract(t *testing.T) {
+	batchtest.Run(t, func(t *testing.T) batch.TaskStore {
+		s, err := embedded.Open(embedded.Options{Path: filepath.Join(t.TempDir(), "chpass.db"), Argon2: embedded.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"chpass/shared/batch"
 	"chpass/shared/embedded"
 	"chpass/shared/password"
 )
@@ -547,9 +549,15 @@ func TestPersistence(t *testing.T) {
 	for range 2 {
 		wantCode(t, s.ChangePassword(ctx, "alice", "wrong", "p2"), password.EUNAUTHORIZED)
 	}
-	task := embedded.Task{ID: "t-1", ClusterID: "c-1", Type: "ModifyUserPasswords", Status: "Processing",
-		Created: clk.Now(), Updated: clk.Now(), TotalSteps: 3, CurrentStep: 1, Payload: []byte{0, 1, 2}, Result: []byte(`{}`)}
-	wantCode(t, s.SaveTask(ctx, task), "")
+	task := batch.Task{ID: "t-1", Cluster: "c-1", Kind: batch.KindReset, Status: batch.StatusRunning,
+		Created: clk.Now(), Updated: clk.Now(), Total: 3, Sealed: []byte{0, 1, 2},
+		Origin: batch.Origin{RequestID: "R-1", Caller: "LTAI", Request: map[string]string{"ClusterId": "c-1"}}}
+	wantCode(t, s.CreateTask(ctx, task), "")
+	claimed, err := s.ClaimTask(ctx, "t-1", "local", time.Hour)
+	wantCode(t, err, "")
+	rec := batch.UserRecord{Index: 1, Name: "bob", Phase: batch.PhaseIntent, At: clk.Now()}
+	wantCode(t, s.RecordUser(ctx, "t-1", "local", rec), "")
+	task.Owner, task.LeaseUntil, task.Users = "local", claimed.LeaseUntil, []batch.UserRecord{rec}
 	wantCode(t, s.Close(), "")
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("file mode: %v, %v; want 0600", fi.Mode(), err)
@@ -655,7 +663,7 @@ func TestNoClearPasswordAtRest(t *testing.T) {
 	record(s.ResetPassword(ctx, "bob", canary+"0"))             // reuse
 	record(s.ResetPassword(ctx, "bob", canary+"3"))             // ok
 	record(s.ResetPassword(ctx, "nobody", canary))              // not found
-	record(s.SaveTask(ctx, embedded.Task{ID: "t", Payload: []byte("sealed")}))
+	record(s.CreateTask(ctx, batch.Task{ID: "t", Total: 1, Sealed: []byte("sealed")}))
 	wantCode(t, s.Close(), "")
 
 	for _, err := range errs {
@@ -758,7 +766,7 @@ func TestConcurrency(t *testing.T) {
 				case 1:
 					_, err = s.LookupUser(ctx, "alice")
 				case 2:
-					err = s.SaveTask(ctx, embedded.Task{ID: fmt.Sprintf("t%d", i), Status: embedded.TaskProcessing})
+					err = s.CreateTask(ctx, batch.Task{ID: fmt.Sprintf("t%d", i), Total: 1})
 				}
 				if err != nil {
 					t.Errorf("operation %d: %v", i, err)
@@ -774,129 +782,32 @@ func TestConcurrency(t *testing.T) {
 	})
 }
 
-func taskEqual(a, b embedded.Task) bool {
-	return a.ID == b.ID && a.ClusterID == b.ClusterID && a.Type == b.Type && a.Status == b.Status &&
-		a.Created.Equal(b.Created) && a.Updated.Equal(b.Updated) &&
-		a.TotalSteps == b.TotalSteps && a.CurrentStep == b.CurrentStep &&
-		bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Result, b.Result)
+func taskEqual(a, b batch.Task) bool {
+	return a.ID == b.ID && a.Cluster == b.Cluster && a.Kind == b.Kind && a.Status == b.Status &&
+		a.Created.Equal(b.Created) && a.Updated.Equal(b.Updated) && a.Total == b.Total &&
+		bytes.Equal(a.Sealed, b.Sealed) && a.Origin.RequestID == b.Origin.RequestID && a.Origin.Caller == b.Origin.Caller &&
+		maps.Equal(a.Origin.Request, b.Origin.Request) && a.Owner == b.Owner && a.LeaseUntil.Equal(b.LeaseUntil) &&
+		slices.EqualFunc(a.Users, b.Users, func(x, y batch.UserRecord) bool {
+			return x.Index == y.Index && x.Name == y.Name && x.Phase == y.Phase && x.Code == y.Code && x.At.Equal(y.At)
+		})
 }
 
-func taskIDs(ts []embedded.Task) []string {
-	ids := make([]string, 0, len(ts))
-	for _, t := range ts {
-		ids = append(ids, t.ID)
-	}
-	return ids
-}
-
-func TestTasks(t *testing.T) {
+// The embedded store's lease runs on its own clock (Options.Now).
+func TestTaskLeaseOnStoreClock(t *testing.T) {
 	clk := newClock()
 	s := mustOpen(t, embedded.Options{Now: clk.Now})
 	ctx := context.Background()
-	base := clk.Now()
-	// t1..t5, one minute apart; t0 predates 1970 to check the time ordering of the index.
-	seed := []embedded.Task{
-		{ID: "t0", ClusterID: "c-b", Status: "Finished", Created: time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{ID: "t1", ClusterID: "c-a", Status: embedded.TaskProcessing, Created: base.Add(1 * time.Minute)},
-		{ID: "t2", ClusterID: "c-b", Status: "Finished", Created: base.Add(2 * time.Minute)},
-		{ID: "t3", ClusterID: "c-a", Status: "Failed", Created: base.Add(3 * time.Minute)},
-		{ID: "t4", ClusterID: "c-a", Status: embedded.TaskProcessing, Created: base.Add(4 * time.Minute)},
-		{ID: "t5", ClusterID: "c-b", Status: embedded.TaskProcessing, Created: base.Add(5 * time.Minute),
-			Type: "ModifyUserPasswords", TotalSteps: 4, CurrentStep: 2, Payload: []byte{0, 0xff, 'x'}, Result: []byte(`{"ok":true}`)},
+	wantCode(t, s.CreateTask(ctx, batch.Task{ID: "t", Total: 1}), "")
+	got, err := s.ClaimTask(ctx, "t", "a", time.Minute)
+	wantCode(t, err, "")
+	if !got.LeaseUntil.Equal(clk.Now().Add(time.Minute)) {
+		t.Errorf("lease until %v, want %v", got.LeaseUntil, clk.Now().Add(time.Minute))
 	}
-	for _, tk := range seed {
-		wantCode(t, s.SaveTask(ctx, tk), "")
-	}
-
-	t.Run("RoundTrip", func(t *testing.T) {
-		got, err := s.Task(ctx, "t5")
-		wantCode(t, err, "")
-		want := seed[5]
-		want.Updated = clk.Now() // a zero Updated becomes now
-		if !taskEqual(got, want) {
-			t.Errorf("Task = %+v, want %+v", got, want)
-		}
-	})
-	t.Run("ErrNotFound", func(t *testing.T) {
-		_, err := s.Task(ctx, "t9")
-		wantCode(t, err, password.ENOTFOUND)
-		_, err = s.Task(ctx, "")
-		wantCode(t, err, password.ENOTFOUND)
-	})
-	t.Run("ErrEmptyID", func(t *testing.T) {
-		wantCode(t, s.SaveTask(ctx, embedded.Task{}), password.EINVALID)
-	})
-
-	pages := []struct {
-		name          string
-		cluster       string
-		offset, limit int
-		want          []string
-		total         int
-		code          string
-	}{
-		{name: "AllNewestFirst", want: []string{"t5", "t4", "t3", "t2", "t1", "t0"}, total: 6},
-		{name: "FirstPage", limit: 2, want: []string{"t5", "t4"}, total: 6},
-		{name: "SecondPage", offset: 2, limit: 2, want: []string{"t3", "t2"}, total: 6},
-		{name: "PastTheEnd", offset: 6, limit: 2, want: []string{}, total: 6},
-		{name: "OneCluster", cluster: "c-a", want: []string{"t4", "t3", "t1"}, total: 3},
-		{name: "OneClusterPage", cluster: "c-b", offset: 1, limit: 1, want: []string{"t2"}, total: 3},
-		{name: "UnknownCluster", cluster: "c-z", want: []string{}, total: 0},
-		{name: "ErrNegativeOffset", offset: -1, code: password.EINVALID},
-	}
-	for _, tt := range pages {
-		t.Run("Tasks/"+tt.name, func(t *testing.T) {
-			ts, total, err := s.Tasks(ctx, tt.cluster, tt.offset, tt.limit)
-			wantCode(t, err, tt.code)
-			if tt.code != "" {
-				return
-			}
-			if got := taskIDs(ts); !slices.Equal(got, tt.want) || total != tt.total {
-				t.Errorf("Tasks = %v (total %d), want %v (total %d)", got, total, tt.want, tt.total)
-			}
-		})
-	}
-
-	t.Run("PendingOldestFirst", func(t *testing.T) {
-		ts, err := s.PendingTasks(ctx)
-		wantCode(t, err, "")
-		if got := taskIDs(ts); !slices.Equal(got, []string{"t1", "t4", "t5"}) {
-			t.Errorf("PendingTasks = %v", got)
-		}
-	})
-
-	t.Run("ReplaceKeepsCreatedAndIndex", func(t *testing.T) {
-		clk.Advance(time.Hour)
-		wantCode(t, s.SaveTask(ctx, embedded.Task{ID: "t1", ClusterID: "c-b", Status: "Finished", TotalSteps: 1, CurrentStep: 1}), "")
-		got, err := s.Task(ctx, "t1")
-		wantCode(t, err, "")
-		if !got.Created.Equal(seed[1].Created) || !got.Updated.Equal(clk.Now()) || got.ClusterID != "c-b" {
-			t.Errorf("replaced task = %+v", got)
-		}
-		ts, total, err := s.Tasks(ctx, "", 0, 0)
-		wantCode(t, err, "")
-		if got := taskIDs(ts); !slices.Equal(got, []string{"t5", "t4", "t3", "t2", "t1", "t0"}) || total != 6 {
-			t.Errorf("Tasks after replace = %v (total %d)", got, total)
-		}
-		ts, _, err = s.Tasks(ctx, "c-a", 0, 0)
-		wantCode(t, err, "")
-		if got := taskIDs(ts); !slices.Equal(got, []string{"t4", "t3"}) {
-			t.Errorf("Tasks(c-a) after replace = %v", got)
-		}
-		pending, err := s.PendingTasks(ctx)
-		wantCode(t, err, "")
-		if got := taskIDs(pending); !slices.Equal(got, []string{"t4", "t5"}) {
-			t.Errorf("PendingTasks after replace = %v", got)
-		}
-	})
-	t.Run("ReplaceWithNewCreatedMoves", func(t *testing.T) {
-		wantCode(t, s.SaveTask(ctx, embedded.Task{ID: "t0", Created: base.Add(10 * time.Minute)}), "")
-		ts, _, err := s.Tasks(ctx, "", 0, 2)
-		wantCode(t, err, "")
-		if got := taskIDs(ts); !slices.Equal(got, []string{"t0", "t5"}) {
-			t.Errorf("Tasks = %v", got)
-		}
-	})
+	_, err = s.ClaimTask(ctx, "t", "b", time.Minute)
+	wantCode(t, err, batch.ECLAIMED)
+	clk.Advance(time.Minute)
+	_, err = s.ClaimTask(ctx, "t", "b", time.Minute)
+	wantCode(t, err, "")
 }
 
 func TestCanceledContext(t *testing.T) {
@@ -910,7 +821,11 @@ func TestCanceledContext(t *testing.T) {
 		"LookupUser":     func() error { _, err := s.LookupUser(ctx, "alice"); return err },
 		"ListUsers":      func() error { _, _, err := s.ListUsers(ctx, 0, 0); return err },
 		"EnsureUser":     func() error { _, err := s.EnsureUser(ctx, "bob", "p0"); return err },
-		"SaveTask":       func() error { return s.SaveTask(ctx, embedded.Task{ID: "t"}) },
+		"CreateTask":     func() error { return s.CreateTask(ctx, batch.Task{ID: "t"}) },
+		"ClaimTask":      func() error { _, err := s.ClaimTask(ctx, "t", "a", time.Minute); return err },
+		"RecordUser":     func() error { return s.RecordUser(ctx, "t", "a", batch.UserRecord{Phase: batch.PhaseIntent}) },
+		"ReleaseTask":    func() error { return s.ReleaseTask(ctx, "t", "a") },
+		"FinishTask":     func() error { return s.FinishTask(ctx, "t", "a", batch.StatusFailed) },
 		"Task":           func() error { _, err := s.Task(ctx, "t"); return err },
 		"Tasks":          func() error { _, _, err := s.Tasks(ctx, "", 0, 0); return err },
 		"PendingTasks":   func() error { _, err := s.PendingTasks(ctx); return err },

@@ -6,49 +6,41 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"chpass/shared/batch"
 	"chpass/shared/password"
 )
 
-// TaskProcessing is the Status of a task that has not finished; PendingTasks
-// returns those.
-const TaskProcessing = "Processing"
+var _ batch.TaskStore = (*Store)(nil)
 
-// Task is the record of an asynchronous batch. The store keeps it as it is given
-// and never inspects Payload or Result.
-type Task struct {
-	ID, ClusterID, Type, Status string
-	Created, Updated            time.Time
-	TotalSteps, CurrentStep     int
-	Payload                     []byte // opaque, already sealed (encrypted) by the caller
-	Result                      []byte // opaque JSON chosen by the caller
-}
-
-// taskRecord is a Task as the file stores it, as JSON under its ID.
+// taskRecord is a batch.Task as the file stores it, as JSON under its ID. Sealed
+// is already sealed by the engine; the store never opens it.
 type taskRecord struct {
-	ID          string    `json:"id"`
-	ClusterID   string    `json:"cluster_id,omitempty"`
-	Type        string    `json:"type,omitempty"`
-	Status      string    `json:"status,omitempty"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
-	TotalSteps  int       `json:"total_steps,omitempty"`
-	CurrentStep int       `json:"current_step,omitempty"`
-	Payload     []byte    `json:"payload,omitempty"`
-	Result      []byte    `json:"result,omitempty"`
+	ID         string             `json:"id"`
+	Cluster    string             `json:"cluster_id,omitempty"`
+	Kind       string             `json:"kind,omitempty"`
+	Status     batch.Status       `json:"status,omitempty"`
+	Created    time.Time          `json:"created"`
+	Updated    time.Time          `json:"updated"`
+	Total      int                `json:"total,omitempty"`
+	Sealed     []byte             `json:"sealed,omitempty"`
+	Origin     batch.Origin       `json:"origin"`
+	Owner      string             `json:"owner,omitempty"`
+	LeaseUntil time.Time          `json:"lease_until,omitzero"`
+	Users      []batch.UserRecord `json:"users,omitempty"`
 }
 
 // maxTaskIDLen keeps index keys (created time + ID) within bbolt's key limit.
 const maxTaskIDLen = bolt.MaxKeySize - timeKeyLen
 
-// SaveTask inserts t, or replaces the task with its ID. A zero Created keeps the
-// replaced task's, or is now for a new task; a zero Updated is now.
-// Returns EINVALID for an empty ID or one longer than 32756 bytes.
-func (s *Store) SaveTask(ctx context.Context, t Task) error {
-	const op = "embedded.SaveTask"
+// CreateTask implements batch.TaskStore: it inserts t as a running task.
+// Returns EINVALID for an empty ID, one longer than 32756 bytes, or one that exists.
+func (s *Store) CreateTask(ctx context.Context, t batch.Task) error {
+	const op = "embedded.CreateTask"
 	if err := ctx.Err(); err != nil {
 		return canceled(op, err)
 	}
@@ -57,37 +49,24 @@ func (s *Store) SaveTask(ctx context.Context, t Task) error {
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		tasks, index := tx.Bucket(bucketTasks), tx.Bucket(bucketTaskIndex)
+		if tasks.Get([]byte(t.ID)) != nil {
+			return password.Errorf(password.EINVALID, "The task already exists.")
+		}
 		now := s.now().UTC()
-		if old, err := getTask(tasks, t.ID); err != nil {
-			return err
-		} else if old != nil {
-			if t.Created.IsZero() {
-				t.Created = old.Created
-			}
-			if err := index.Delete(indexKey(old.Created, old.ID)); err != nil {
-				return err
-			}
+		r := taskRecord{
+			ID: t.ID, Cluster: t.Cluster, Kind: t.Kind, Status: batch.StatusRunning,
+			Created: t.Created.UTC(), Updated: t.Updated.UTC(), Total: t.Total, Sealed: t.Sealed, Origin: t.Origin,
 		}
 		if t.Created.IsZero() {
-			t.Created = now
+			r.Created = now
 		}
 		if t.Updated.IsZero() {
-			t.Updated = now
+			r.Updated = now
 		}
-		r := taskRecord{
-			ID: t.ID, ClusterID: t.ClusterID, Type: t.Type, Status: t.Status,
-			Created: t.Created.UTC(), Updated: t.Updated.UTC(),
-			TotalSteps: t.TotalSteps, CurrentStep: t.CurrentStep,
-			Payload: t.Payload, Result: t.Result,
-		}
-		v, err := json.Marshal(r)
-		if err != nil {
+		if err := putTask(tasks, &r); err != nil {
 			return err
 		}
-		if err := tasks.Put([]byte(r.ID), v); err != nil {
-			return err
-		}
-		return index.Put(indexKey(r.Created, r.ID), indexValue(r.Status, r.ClusterID))
+		return index.Put(indexKey(r.Created, r.ID), indexValue(r.Status, r.Cluster))
 	})
 	if err != nil {
 		return storeError(op, err)
@@ -95,12 +74,12 @@ func (s *Store) SaveTask(ctx context.Context, t Task) error {
 	return nil
 }
 
-// Task returns the task called id.
+// Task implements batch.TaskStore.
 // Returns ENOTFOUND when there is none.
-func (s *Store) Task(ctx context.Context, id string) (Task, error) {
+func (s *Store) Task(ctx context.Context, id string) (batch.Task, error) {
 	const op = "embedded.Task"
 	if err := ctx.Err(); err != nil {
-		return Task{}, canceled(op, err)
+		return batch.Task{}, canceled(op, err)
 	}
 	var r *taskRecord
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
@@ -108,19 +87,19 @@ func (s *Store) Task(ctx context.Context, id string) (Task, error) {
 		return err
 	})
 	if err != nil {
-		return Task{}, storeError(op, err)
+		return batch.Task{}, storeError(op, err)
 	}
 	if r == nil {
-		return Task{}, password.Errorf(password.ENOTFOUND, "The task does not exist.")
+		return batch.Task{}, errNoTask()
 	}
 	return r.task(), nil
 }
 
-// Tasks returns the tasks of clusterID, or of every cluster when clusterID is "",
-// newest first, from offset on and at most limit of them (all when limit is 0),
-// and how many there are in all.
+func errNoTask() error { return password.Errorf(password.ENOTFOUND, "The task does not exist.") }
+
+// Tasks implements batch.TaskStore.
 // Returns EINVALID for a negative offset or limit.
-func (s *Store) Tasks(ctx context.Context, clusterID string, offset, limit int) ([]Task, int, error) {
+func (s *Store) Tasks(ctx context.Context, clusterID string, offset, limit int) ([]batch.Task, int, error) {
 	const op = "embedded.Tasks"
 	if err := ctx.Err(); err != nil {
 		return nil, 0, canceled(op, err)
@@ -128,7 +107,7 @@ func (s *Store) Tasks(ctx context.Context, clusterID string, offset, limit int) 
 	if offset < 0 || limit < 0 {
 		return nil, 0, password.Errorf(password.EINVALID, "The offset and the limit must not be negative.")
 	}
-	var out []Task
+	var out []batch.Task
 	total := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		tasks := tx.Bucket(bucketTasks)
@@ -160,14 +139,13 @@ func (s *Store) Tasks(ctx context.Context, clusterID string, offset, limit int) 
 	return out, total, nil
 }
 
-// PendingTasks returns every task whose Status is "Processing", oldest first,
-// for a function that resumes them after a crash.
-func (s *Store) PendingTasks(ctx context.Context) ([]Task, error) {
+// PendingTasks implements batch.TaskStore: the running tasks, oldest first.
+func (s *Store) PendingTasks(ctx context.Context) ([]batch.Task, error) {
 	const op = "embedded.PendingTasks"
 	if err := ctx.Err(); err != nil {
 		return nil, canceled(op, err)
 	}
-	var out []Task
+	var out []batch.Task
 	err := s.db.View(func(tx *bolt.Tx) error {
 		tasks := tx.Bucket(bucketTasks)
 		c := tx.Bucket(bucketTaskIndex).Cursor()
@@ -176,7 +154,7 @@ func (s *Store) PendingTasks(ctx context.Context) ([]Task, error) {
 			if err != nil {
 				return err
 			}
-			if status != TaskProcessing {
+			if status != batch.StatusRunning {
 				continue
 			}
 			t, err := indexedTask(tasks, k)
@@ -193,13 +171,115 @@ func (s *Store) PendingTasks(ctx context.Context) ([]Task, error) {
 	return out, nil
 }
 
-func (r *taskRecord) task() Task {
-	return Task{
-		ID: r.ID, ClusterID: r.ClusterID, Type: r.Type, Status: r.Status,
-		Created: r.Created, Updated: r.Updated,
-		TotalSteps: r.TotalSteps, CurrentStep: r.CurrentStep,
-		Payload: r.Payload, Result: r.Result,
+// update runs fn on the running task id within one write transaction and
+// stores what fn leaves in it. mustHold makes it ECLAIMED unless owner holds
+// the claim.
+func (s *Store) update(ctx context.Context, op, id, owner string, mustHold bool, fn func(r *taskRecord, now time.Time) error) error {
+	if err := ctx.Err(); err != nil {
+		return canceled(op, err)
 	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tasks := tx.Bucket(bucketTasks)
+		r, err := getTask(tasks, id)
+		switch {
+		case err != nil:
+			return err
+		case r == nil:
+			return errNoTask()
+		case r.Status != batch.StatusRunning:
+			return password.Errorf(batch.EENDED, "The task has ended.")
+		case mustHold && (owner == "" || r.Owner != owner):
+			return password.Errorf(batch.ECLAIMED, "The task is not claimed by this run.")
+		}
+		old := r.Status
+		if err := fn(r, s.now().UTC()); err != nil {
+			return err
+		}
+		if err := putTask(tasks, r); err != nil {
+			return err
+		}
+		if r.Status != old {
+			return tx.Bucket(bucketTaskIndex).Put(indexKey(r.Created, r.ID), indexValue(r.Status, r.Cluster))
+		}
+		return nil
+	})
+	if err != nil {
+		return storeError(op, err)
+	}
+	return nil
+}
+
+// ClaimTask implements batch.TaskStore, on the store's clock.
+func (s *Store) ClaimTask(ctx context.Context, id, owner string, lease time.Duration) (batch.Task, error) {
+	if owner == "" || lease <= 0 {
+		return batch.Task{}, password.Errorf(password.EINVALID, "A claim needs an owner and a positive lease.")
+	}
+	var out batch.Task
+	err := s.update(ctx, "embedded.ClaimTask", id, owner, false, func(r *taskRecord, now time.Time) error {
+		if r.Owner != "" && r.Owner != owner && now.Before(r.LeaseUntil) {
+			return password.Errorf(batch.ECLAIMED, "The task is claimed by another run.")
+		}
+		r.Owner, r.LeaseUntil = owner, now.Add(lease)
+		out = r.task()
+		return nil
+	})
+	if err != nil {
+		return batch.Task{}, err
+	}
+	return out, nil
+}
+
+// RecordUser implements batch.TaskStore.
+func (s *Store) RecordUser(ctx context.Context, id, owner string, u batch.UserRecord) error {
+	return s.update(ctx, "embedded.RecordUser", id, owner, true, func(r *taskRecord, _ time.Time) error {
+		if u.Index < 0 || u.Index >= r.Total || (u.Phase != batch.PhaseIntent && u.Phase != batch.PhaseOutcome) {
+			return password.Errorf(password.EINVALID, "The record's index or phase is invalid.")
+		}
+		u.At = u.At.UTC()
+		i, found := slices.BinarySearchFunc(r.Users, u.Index, func(x batch.UserRecord, idx int) int { return x.Index - idx })
+		if found {
+			r.Users[i] = u
+		} else {
+			r.Users = slices.Insert(r.Users, i, u)
+		}
+		r.Updated = u.At
+		return nil
+	})
+}
+
+// ReleaseTask implements batch.TaskStore.
+func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
+	return s.update(ctx, "embedded.ReleaseTask", id, owner, true, func(r *taskRecord, _ time.Time) error {
+		r.Owner, r.LeaseUntil = "", time.Time{}
+		return nil
+	})
+}
+
+// FinishTask implements batch.TaskStore.
+func (s *Store) FinishTask(ctx context.Context, id, owner string, status batch.Status) error {
+	if !status.Final() {
+		return password.Errorf(password.EINVALID, "The status is not final.")
+	}
+	return s.update(ctx, "embedded.FinishTask", id, owner, true, func(r *taskRecord, now time.Time) error {
+		r.Status, r.Sealed, r.Owner, r.LeaseUntil, r.Updated = status, nil, "", time.Time{}, now
+		return nil
+	})
+}
+
+func (r *taskRecord) task() batch.Task {
+	return batch.Task{
+		ID: r.ID, Cluster: r.Cluster, Kind: r.Kind, Status: r.Status,
+		Created: r.Created, Updated: r.Updated, Total: r.Total, Sealed: r.Sealed, Origin: r.Origin,
+		Owner: r.Owner, LeaseUntil: r.LeaseUntil, Users: r.Users,
+	}
+}
+
+func putTask(tasks *bolt.Bucket, r *taskRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tasks.Put([]byte(r.ID), v)
 }
 
 // getTask reads the task called id from the tasks bucket, or nil when there is none.
@@ -221,16 +301,16 @@ func getTask(tasks *bolt.Bucket, id string) (*taskRecord, error) {
 var errBadIndex = errors.New("embedded: task index entry is malformed")
 
 // indexedTask reads the task that the index key k points to.
-func indexedTask(tasks *bolt.Bucket, k []byte) (Task, error) {
+func indexedTask(tasks *bolt.Bucket, k []byte) (batch.Task, error) {
 	if len(k) <= timeKeyLen {
-		return Task{}, errBadIndex
+		return batch.Task{}, errBadIndex
 	}
 	r, err := getTask(tasks, string(k[timeKeyLen:]))
 	if err != nil {
-		return Task{}, err
+		return batch.Task{}, err
 	}
 	if r == nil {
-		return Task{}, fmt.Errorf("%w: it names a missing task", errBadIndex)
+		return batch.Task{}, fmt.Errorf("%w: it names a missing task", errBadIndex)
 	}
 	return r.task(), nil
 }
@@ -243,17 +323,17 @@ func indexKey(created time.Time, id string) []byte {
 
 // indexValue holds what Tasks and PendingTasks filter on: the status, length
 // first, then the cluster ID.
-func indexValue(status, clusterID string) []byte {
+func indexValue(status batch.Status, clusterID string) []byte {
 	v := binary.AppendUvarint(nil, uint64(len(status)))
 	v = append(v, status...)
 	return append(v, clusterID...)
 }
 
-func parseIndexValue(v []byte) (status, clusterID string, err error) {
+func parseIndexValue(v []byte) (status batch.Status, clusterID string, err error) {
 	n, w := binary.Uvarint(v)
 	if w <= 0 || uint64(len(v)-w) < n {
 		return "", "", errBadIndex
 	}
 	rest := v[w:]
-	return string(rest[:n]), string(rest[n:]), nil
+	return batch.Status(rest[:n]), string(rest[n:]), nil
 }

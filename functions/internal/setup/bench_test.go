@@ -82,7 +82,7 @@ func BenchmarkSelfServiceChange(b *testing.B) {
 // while it ran.
 func BenchmarkBatch100Resets(b *testing.B) {
 	a := benchApp(b, 100)
-	h, err := a.ModifyUserPasswords(context.Background(), false)
+	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,15 +7,30 @@ import (
 	"time"
 
 	"chpass/shared/ehpcapi"
-	"chpass/shared/embedded"
 	"chpass/shared/password"
 )
 
+// Async says where a deployment's Async batches run.
+type Async int
+
+const (
+	// NoAsync answers Async=true and ListTasks with InvalidOpt saying what to
+	// configure: the cloud functions, until they have a shared task store.
+	NoAsync Async = iota
+	// LocalAsync keeps Async batches in the embedded store (tasks.key
+	// required) for the worker of this process, which Local starts. Alone on
+	// its bbolt file, the process claims tasks under a fixed name, so that it
+	// resumes its own tasks at once after a crash.
+	LocalAsync
+)
+
+// localOwner is the task owner of the local server (see LocalAsync).
+const localOwner = "local"
+
 // ModifyUserPasswords builds the admin function: the E-HPC RPC actions
-// ModifyUserPasswords, ListUsers and ListTasks. With tasks, Async batches are kept
-// in the embedded store for a worker (the local server's); without, Async=true
-// answers InvalidOpt saying what to configure.
-func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Handler, error) {
+// ModifyUserPasswords, ListUsers and ListTasks, with Async batches as async
+// says.
+func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Handler, error) {
 	c := a.Config
 	clusters := make(map[string]ehpcapi.Cluster, len(c.Clusters))
 	for id, cl := range c.Clusters {
@@ -51,7 +66,7 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 	} else if shared != nil {
 		opts.Guard = shared
 	}
-	if tasks {
+	if async == LocalAsync {
 		key, err := c.TaskKey()
 		if err != nil {
 			return nil, err
@@ -63,41 +78,9 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 		if err != nil {
 			return nil, err
 		}
-		opts.Tasks, opts.TaskKey = taskStore{s}, key
+		opts.Tasks, opts.TaskKey, opts.TaskOwner = s, key, localOwner
 	}
 	return ehpcapi.New(opts)
-}
-
-// taskStore adapts the embedded store's tasks to ehpcapi.TaskStore.
-type taskStore struct{ s *embedded.Store }
-
-var _ ehpcapi.TaskStore = taskStore{}
-
-func (t taskStore) SaveTask(ctx context.Context, task ehpcapi.Task) error {
-	return t.s.SaveTask(ctx, embedded.Task(task))
-}
-
-func (t taskStore) Task(ctx context.Context, id string) (ehpcapi.Task, error) {
-	task, err := t.s.Task(ctx, id)
-	return ehpcapi.Task(task), err
-}
-
-func (t taskStore) Tasks(ctx context.Context, clusterID string, offset, limit int) ([]ehpcapi.Task, int, error) {
-	ts, total, err := t.s.Tasks(ctx, clusterID, offset, limit)
-	out := make([]ehpcapi.Task, len(ts))
-	for i, task := range ts {
-		out[i] = ehpcapi.Task(task)
-	}
-	return out, total, err
-}
-
-func (t taskStore) PendingTasks(ctx context.Context) ([]ehpcapi.Task, error) {
-	ts, err := t.s.PendingTasks(ctx)
-	out := make([]ehpcapi.Task, len(ts))
-	for i, task := range ts {
-		out[i] = ehpcapi.Task(task)
-	}
-	return out, err
 }
 
 // Local builds every function behind one handler for the local server: the IAM
@@ -108,11 +91,11 @@ func (a *App) Local(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	rpc, err := a.ModifyUserPasswords(ctx, true)
+	rpc, err := a.ModifyUserPasswords(ctx, LocalAsync)
 	if err != nil {
 		return nil, err
 	}
-	go rpc.Worker(ctx, time.Second)
+	go rpc.Batches().Worker(ctx, time.Second)
 	mux := http.NewServeMux()
 	mux.Handle("/v5/", iam)
 	mux.Handle("/", rpc)

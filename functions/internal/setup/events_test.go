@@ -78,7 +78,7 @@ func TestEventsThroughPlatforms(t *testing.T) {
 	builders := map[string]func(*App) (http.Handler, error){
 		"caller-password": func(a *App) (http.Handler, error) { return a.CallerPassword(context.Background()) },
 		"modify-user-passwords": func(a *App) (http.Handler, error) {
-			return a.ModifyUserPasswords(context.Background(), false)
+			return a.ModifyUserPasswords(context.Background(), NoAsync)
 		},
 	}
 	// What the signed events answer on the real clock, long after they were signed.

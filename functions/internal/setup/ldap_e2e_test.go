@@ -108,7 +108,7 @@ func TestLDAPSelfServiceEndToEnd(t *testing.T) {
 func TestLDAPBatchEndToEnd(t *testing.T) {
 	e := ldaptest.Require(t)
 	a := ldapApp(t, e)
-	h, err := a.ModifyUserPasswords(context.Background(), false)
+	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestLogLinesNameTheFunctionOnce(t *testing.T) {
 	}{
 		{"caller-password", func(a *App) (http.Handler, error) { return a.CallerPassword(context.Background()) },
 			[]string{"policy-apigw-http-v2.json", "apigw-http-v2.json"}},
-		{"modify-user-passwords", func(a *App) (http.Handler, error) { return a.ModifyUserPasswords(context.Background(), false) },
+		{"modify-user-passwords", func(a *App) (http.Handler, error) { return a.ModifyUserPasswords(context.Background(), NoAsync) },
 			[]string{"apigw-http-v2.json"}},
 	}
 	for _, tt := range tests {

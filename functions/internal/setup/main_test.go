@@ -21,7 +21,7 @@ func TestRunFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, false) }
+	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
 	tests := []struct {
 		name       string
 		args       []string
@@ -58,7 +58,7 @@ func TestRunInlineConfig(t *testing.T) {
 	}
 	good := strings.Replace(string(demo), "path: .cache/chpass-demo.db", "path: "+filepath.Join(t.TempDir(), "inline.db")+"\n  argon2: {time: 1, memory_kib: 64, threads: 1}", 1)
 	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, false) }
+	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
 	tests := []struct {
 		name       string
 		inline     string

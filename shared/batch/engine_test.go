@@ -1,0 +1,362 @@
+package batch_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chpass/shared/batch"
+	"chpass/shared/batch/batchtest"
+	"chpass/shared/password"
+)
+
+var key = []byte("0123456789abcdef0123456789abcdef")
+
+// dir is a password.Directory that refuses a reset to the current password,
+// as the embedded store and ppolicy do; it counts resets per user.
+type dir struct {
+	mu     sync.Mutex
+	pw     map[string]string
+	resets map[string]int
+	hook   func(name string)
+}
+
+func newDir(names ...string) *dir {
+	d := &dir{pw: map[string]string{}, resets: map[string]int{}}
+	for _, n := range names {
+		d.pw[n] = "Initial-Pass-1!"
+	}
+	return d
+}
+
+func (d *dir) ChangePassword(context.Context, string, string, string) error {
+	return password.Errorf(password.EFORBIDDEN, "not used")
+}
+
+func (d *dir) ResetPassword(_ context.Context, name, pw string) error {
+	if d.hook != nil {
+		d.hook(name)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur, ok := d.pw[name]
+	switch {
+	case !ok:
+		return password.Errorf(password.ENOTFOUND, "No such user.")
+	case cur == pw:
+		return password.PolicyError([]password.Violation{{Rule: password.RuleReusePrevention, Message: "reused"}})
+	}
+	d.pw[name] = pw
+	d.resets[name]++
+	return nil
+}
+
+func (d *dir) LookupUser(_ context.Context, name string) (*password.User, error) {
+	return &password.User{Name: name}, nil
+}
+
+func (d *dir) count(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.resets[name]
+}
+
+// holder is dir with a HoldsPassword that counts its calls.
+type holder struct {
+	*dir
+	checks int
+}
+
+func (h *holder) HoldsPassword(_ context.Context, name, pw string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks++
+	cur, ok := h.pw[name]
+	if !ok {
+		return false, password.Errorf(password.ENOTFOUND, "No such user.")
+	}
+	return cur == pw, nil
+}
+
+func newEngine(tb testing.TB, store batch.TaskStore, d password.Directory, edit func(*batch.Options)) (*batch.Engine, *[]batch.AuditEvent) {
+	tb.Helper()
+	svc := password.NewService(password.DefaultPolicy(), d)
+	var mu sync.Mutex
+	events := &[]batch.AuditEvent{}
+	opts := batch.Options{
+		Store: store, Key: key, Concurrency: 2,
+		Resolve: func(context.Context, string) (*password.Service, error) { return svc, nil },
+		Audit: func(ev batch.AuditEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			*events = append(*events, ev)
+		},
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	e, err := batch.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e, events
+}
+
+func users(n int) []password.ResetRequest {
+	out := make([]password.ResetRequest, n)
+	for i := range out {
+		out[i] = password.ResetRequest{Name: fmt.Sprintf("u%d", i), Password: fmt.Sprintf("Batch-Pass-%d-Xy9!", i)}
+	}
+	return out
+}
+
+func names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("u%d", i)
+	}
+	return out
+}
+
+// crashed submits a batch of four users and leaves it as a process killed
+// mid-way would: u0 done (outcome recorded), u1 reset but its outcome not
+// recorded, u2 intent recorded but the reset never made, u3 not started.
+func crashed(tb testing.TB, store batch.TaskStore, d *dir) string {
+	tb.Helper()
+	e, _ := newEngine(tb, store, d, func(o *batch.Options) {
+		o.Owner = "dead"
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
+	ctx := context.Background()
+	u := users(4)
+	t, err := e.Submit(ctx, "c", batch.Origin{RequestID: "R"}, u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := store.ClaimTask(ctx, t.ID, "dead", time.Hour); err != nil {
+		tb.Fatal(err)
+	}
+	rec := func(i int, phase batch.Phase) {
+		if err := store.RecordUser(ctx, t.ID, "dead", batch.UserRecord{Index: i, Name: u[i].Name, Phase: phase, At: time.Now()}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rec(0, batch.PhaseIntent)
+	_ = d.ResetPassword(ctx, u[0].Name, u[0].Password)
+	rec(0, batch.PhaseOutcome)
+	rec(1, batch.PhaseIntent)
+	_ = d.ResetPassword(ctx, u[1].Name, u[1].Password)
+	rec(2, batch.PhaseIntent)
+	if err := store.ReleaseTask(ctx, t.ID, "dead"); err != nil { // as a restart under the same name would take it
+		tb.Fatal(err)
+	}
+	return t.ID
+}
+
+func outcomes(tb testing.TB, store batch.TaskStore, id string) (batch.Task, map[string]batch.UserRecord) {
+	tb.Helper()
+	t, err := store.Task(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := map[string]batch.UserRecord{}
+	for _, u := range t.Users {
+		m[u.Name] = u
+	}
+	return t, m
+}
+
+// TestRunReconcilesIntents: a resumed task checks exactly the intents without
+// an outcome, takes a user who holds the password as done, resets the rest
+// once, and never resets anyone twice. (Before the batch room, the resumed
+// chunk was reset again and u1 was reported failed by reuse.)
+func TestRunReconcilesIntents(t *testing.T) {
+	store := &batchtest.Memory{}
+	d := &holder{dir: newDir(names(4)...)}
+	id := crashed(t, store, d.dir)
+	e, events := newEngine(t, store, d, nil)
+	if err := e.Run(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	task, got := outcomes(t, store, id)
+	if task.Status != batch.StatusSucceeded || task.Sealed != nil || task.Done() != 4 {
+		t.Fatalf("task %s, done %d, sealed kept %v", task.Status, task.Done(), task.Sealed != nil)
+	}
+	for i, n := range names(4) {
+		if r := got[n]; r.Phase != batch.PhaseOutcome || r.Code != "" {
+			t.Errorf("%s: %+v", n, r)
+		}
+		if c := d.count(n); c != 1 {
+			t.Errorf("%s reset %d times, want once", n, c)
+		}
+		if d.pw[n] != users(4)[i].Password {
+			t.Errorf("%s does not hold the task's password", n)
+		}
+	}
+	if !got["u1"].Checked || got["u2"].Checked || got["u3"].Checked {
+		t.Errorf("checked flags: %+v", got)
+	}
+	if d.checks != 2 {
+		t.Errorf("%d HoldsPassword calls, want 2 (u1 and u2: the intents without an outcome)", d.checks)
+	}
+	// Audit: u1 gets its outcome line; u2 its outcome; u3 intent then outcome; u0 nothing more.
+	var lines []string
+	for _, ev := range *events {
+		lines = append(lines, ev.Name+":"+string(ev.Phase))
+	}
+	slices.Sort(lines)
+	if want := []string{"u1:outcome", "u2:outcome", "u3:intent", "u3:outcome"}; !slices.Equal(lines, want) {
+		t.Errorf("audit events %v, want %v", lines, want)
+	}
+	// Running it again does nothing.
+	if err := e.Run(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if c := d.count("u3"); c != 1 {
+		t.Errorf("a second Run reset again")
+	}
+}
+
+// TestRunWithoutHolder: a directory that cannot check a password without a
+// counted login gets EUNKNOWN for the intents without an outcome, and no
+// second reset.
+func TestRunWithoutHolder(t *testing.T) {
+	store := &batchtest.Memory{}
+	d := newDir(names(4)...)
+	id := crashed(t, store, d)
+	e, _ := newEngine(t, store, d, nil)
+	if err := e.Run(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	task, got := outcomes(t, store, id)
+	if task.Status != batch.StatusPartial {
+		t.Errorf("status %s", task.Status)
+	}
+	want := map[string]string{"u0": "", "u1": batch.EUNKNOWN, "u2": batch.EUNKNOWN, "u3": ""}
+	for n, code := range want {
+		if got[n].Code != code || got[n].Phase != batch.PhaseOutcome {
+			t.Errorf("%s: %+v, want code %q", n, got[n], code)
+		}
+	}
+	if d.count("u1") != 1 || d.count("u2") != 0 || d.count("u3") != 1 {
+		t.Errorf("resets u1 %d u2 %d u3 %d", d.count("u1"), d.count("u2"), d.count("u3"))
+	}
+}
+
+// TestRunLeavesLiveClaims: a task held by a live run elsewhere is not run; once
+// that run's lease expires, it is taken over.
+func TestRunLeavesLiveClaims(t *testing.T) {
+	store := &batchtest.Memory{}
+	d := &holder{dir: newDir(names(2)...)}
+	e, _ := newEngine(t, store, d, func(o *batch.Options) { o.Dispatch = func(context.Context, string) error { return nil } })
+	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ClaimTask(context.Background(), task.ID, "elsewhere", 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(context.Background(), task.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d.count("u0")+d.count("u1") != 0 {
+		t.Fatal("ran a task that a live run holds")
+	}
+	time.Sleep(400 * time.Millisecond)
+	if err := e.RunPending(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := outcomes(t, store, task.ID); got.Status != batch.StatusSucceeded {
+		t.Fatalf("after the lease: %s", got.Status)
+	}
+}
+
+// TestRunRenewsItsLease: a run longer than its lease keeps its claim.
+func TestRunRenewsItsLease(t *testing.T) {
+	store := &batchtest.Memory{}
+	d := &holder{dir: newDir(names(6)...)}
+	d.hook = func(string) { time.Sleep(100 * time.Millisecond) }
+	e, _ := newEngine(t, store, d, func(o *batch.Options) {
+		o.Lease, o.Concurrency = 300*time.Millisecond, 1 // the run lasts twice the lease
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
+	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- e.Run(context.Background(), task.ID) }()
+	stolen := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		case <-time.After(10 * time.Millisecond):
+			if _, err := store.ClaimTask(context.Background(), task.ID, "thief", time.Millisecond); err == nil {
+				stolen++
+				_ = store.ReleaseTask(context.Background(), task.ID, "thief")
+			}
+		}
+	}
+	if stolen > 0 {
+		t.Errorf("the claim was taken %d times during a run that renews its lease", stolen)
+	}
+	if got, _ := outcomes(t, store, task.ID); got.Status != batch.StatusSucceeded || got.Done() != 6 {
+		t.Errorf("status %s done %d", got.Status, got.Done())
+	}
+}
+
+// TestResetAuditsBeforeAndAfter: a synchronous batch writes the intent before
+// the directory is called and the outcome after.
+func TestResetAuditsBeforeAndAfter(t *testing.T) {
+	d := newDir(names(3)...)
+	var mu sync.Mutex
+	var seq []string
+	d.hook = func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		seq = append(seq, name+":reset")
+	}
+	svc := password.NewService(password.DefaultPolicy(), d)
+	in := append(users(3), password.ResetRequest{Name: "ghost", Password: "Batch-Pass-G-Xy9!"})
+	rs := batch.Reset(context.Background(), svc, "c", batch.Origin{RequestID: "R"}, in, 2, func(ev batch.AuditEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		seq = append(seq, ev.Name+":"+string(ev.Phase)+":"+ev.Code)
+	}, nil)
+	for i, r := range rs {
+		want := ""
+		if i == 3 {
+			want = password.ENOTFOUND
+		}
+		if password.ErrorCode(r.Err) != want || r.Name != in[i].Name {
+			t.Errorf("result %d: %+v", i, r)
+		}
+	}
+	for _, n := range []string{"u0", "u1", "u2", "ghost"} {
+		i, r, o := slices.Index(seq, n+":intent:"), slices.Index(seq, n+":reset"), -1
+		for j, s := range seq {
+			if strings.HasPrefix(s, n+":outcome:") {
+				o = j
+			}
+		}
+		if i < 0 || r < i || o < r {
+			t.Errorf("%s: intent at %d, reset at %d, outcome at %d in %v", n, i, r, o, seq)
+		}
+	}
+	// A canceled batch changes and audits nobody.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	seq = nil
+	rs = batch.Reset(ctx, svc, "c", batch.Origin{}, users(2), 2, func(ev batch.AuditEvent) { seq = append(seq, ev.Name) }, nil)
+	if len(seq) != 0 || password.ErrorCode(rs[0].Err) != password.ECANCELED {
+		t.Errorf("canceled: %v %v", seq, rs)
+	}
+}
