@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"chpass/shared/batch"
+	"chpass/shared/batch/batchtest"
 	"chpass/shared/guard"
 	"chpass/shared/guard/guardtest"
 	chredis "chpass/shared/redis"
@@ -147,4 +149,10 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTaskStoreContract(t *testing.T) {
+	batchtest.Run(t, func(t *testing.T) batch.TaskStore {
+		return open(t, redistest.Config(t, "Canary"), guard.DefaultLimits).Tasks()
+	})
 }
