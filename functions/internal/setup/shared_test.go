@@ -300,3 +300,51 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal("the user does not hold the new password")
 	}
 }
+
+// BenchmarkTwoInstancesListUsers sends 1,000 signed ListUsers at concurrency 50,
+// alternately to two local servers that share one Redis (slapd as the
+// directory), and reports the throughput; any answer but 200 fails it.
+func BenchmarkTwoInstancesListUsers(b *testing.B) {
+	e := ldaptest.Require(b)
+	rc := redistest.Config(b, sharedAdminSecret)
+	ins := []*instance{startInstance(b, e, rc, "nobody"), startInstance(b, e, rc, "nobody")}
+	const total, conc = 1000, 50
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	for b.Loop() {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		errs := 0
+		next := make(chan int)
+		start := time.Now()
+		for range conc {
+			wg.Go(func() {
+				for i := range next {
+					q := ehpcQuery(map[string]string{"Action": ehpcapi.ActionListUsers, "ClusterId": "ldap", "PageSize": "10",
+						"SignatureNonce": fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)}, sharedAdminSecret, time.Now())
+					res, err := client.Get(ins[i%2].url + q)
+					ok := err == nil && res.StatusCode == http.StatusOK
+					if err == nil {
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+					}
+					if !ok {
+						mu.Lock()
+						errs++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		for i := range total {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		d := time.Since(start)
+		if errs > 0 {
+			b.Fatalf("%d of %d requests failed", errs, total)
+		}
+		b.ReportMetric(float64(total)/d.Seconds(), "req/s")
+		b.ReportMetric(float64(d.Milliseconds()), "ms/1000req")
+	}
+}
