@@ -41,6 +41,6 @@ func BenchmarkGuardLatency(b *testing.B) {
 		b.ReportMetric(float64(r99.Microseconds()), "redis-p99-µs")
 		b.ReportMetric(float64(m50.Nanoseconds())/1000, "memory-p50-µs")
 		b.ReportMetric(float64(m99.Nanoseconds())/1000, "memory-p99-µs")
-		b.ReportMetric(float64((r99-m99).Microseconds()), "added-p99-µs")
+		b.ReportMetric(float64((r99 - m99).Microseconds()), "added-p99-µs")
 	}
 }
