@@ -133,6 +133,10 @@ type Batch struct {
 type Tasks struct {
 	// Key is the base64 of the 32-byte AES-GCM key that seals the passwords of waiting tasks.
 	Key Secret `yaml:"key"`
+	// Lease is how long a run's claim on a task lasts unless renewed: after an
+	// instance dies, another takes its task over once the lease has run out.
+	// Default one minute.
+	Lease time.Duration `yaml:"lease" validate:"min=0,max=1h"`
 }
 
 // Redis configures the state that every instance must share (used nonces,
