@@ -12,14 +12,14 @@ import (
 
 	"chpass/shared/ehpcapi"
 	"chpass/shared/ldap/ldaptest"
+	chredis "chpass/shared/redis"
 	"chpass/shared/redis/redistest"
 )
 
 // sharedFixture is ldapFixture for two servers on one Redis: no embedded store
 // (two servers cannot share a bbolt file), tasks in Redis with a short lease.
-func sharedFixture(tb testing.TB) *fixture {
+func sharedFixture(tb testing.TB, rc chredis.Config) *fixture {
 	e := ldaptest.Require(tb)
-	rc := redistest.Config(tb, canary)
 	tb.Setenv("CHPASS_CRASH_BIND_PASSWORD", e.AdminPassword)
 	tb.Setenv("CHPASS_CRASH_REDIS_PASSWORD", rc.Password)
 	dir := tb.TempDir()
@@ -53,7 +53,7 @@ clusters:
 redis:
   address: %s
   ca_file: %s
-  username: %s
+  username: "%s"
   password: ${CHPASS_CRASH_REDIS_PASSWORD}
   key_prefix: "%s"
 `, keyID, secret, filepath.Join(dir, "unused.db"), e.URL, e.CA, e.AdminDN, e.People, cluster, rc.Address, rc.CAFile, rc.Username, rc.KeyPrefix)
@@ -70,7 +70,7 @@ redis:
 // once the dead one's lease has run out, with every user's outcome exact and
 // nobody reset twice. Redis holds no password in clear (the sweep at cleanup).
 func TestTwoServersOneRedis(t *testing.T) {
-	f := sharedFixture(t)
+	f := sharedFixture(t, redistest.Config(t, canary))
 	for i, killAfter := range []int{1, nUsers / 2} {
 		t.Run(fmt.Sprintf("kill-after-%d", killAfter), func(t *testing.T) {
 			next := map[string]string{}
@@ -110,4 +110,50 @@ func TestTwoServersOneRedis(t *testing.T) {
 			check(t, f, round{async: true, killAfter: killAfter}, batch, next, results, logs, taskID)
 		})
 	}
+}
+
+// TestRedisRestartedMidBatch: Redis killed (kill -9) while a local server runs
+// an Async batch, and started again: the task is finished with every user's
+// outcome exact (Redis keeps its data in an append-only file).
+func TestRedisRestartedMidBatch(t *testing.T) {
+	srv := redistest.StartServer(t)
+	rc := srv.Config()
+	f := sharedFixture(t, rc)
+	next := map[string]string{}
+	params := map[string]string{"Action": ehpcapi.ActionModifyUserPasswords, "ClusterId": cluster, "Async": "true"}
+	batch := append(append(append([]string{}, f.users[:nUsers/2]...), ghost), f.users[nUsers/2:]...)
+	for j, n := range batch {
+		pw := fmt.Sprintf("T-%s-%s-%d", canary, n, j)
+		next[n] = pw
+		params[fmt.Sprintf("User.%d.Name", j+1)] = n
+		params[fmt.Sprintf("User.%d.Password", j+1)] = pw
+	}
+	p := start(t, f.cfgPath)
+	status, body, err := call(context.Background(), p.url, params)
+	if err != nil || status != 200 {
+		t.Fatalf("Async: %d %v %v", status, body, err)
+	}
+	taskID, _ := body["TaskId"].(string)
+	p.waitLines(3, event("audit_intent"), event("task_finished"), 30*time.Second)
+	srv.Kill(t)
+	// While Redis is down a signed request answers 503 and changes nothing.
+	status, body, _ = call(context.Background(), p.url, map[string]string{"Action": ehpcapi.ActionListTasks, "ClusterId": cluster, "TaskId": taskID})
+	if status != 503 || body["Code"] != ehpcapi.CodeServiceUnavailable {
+		t.Fatalf("with Redis down: %d %v, want 503 %s", status, body, ehpcapi.CodeServiceUnavailable)
+	}
+	srv.Start(t)
+	info := waitTask(t, p, taskID)
+	var results []outcome
+	if err := json.Unmarshal([]byte(info["Result"].(string)), &results); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(batch) || info["Status"] != ehpcapi.TaskPartialFail {
+		t.Fatalf("the finished task: %v, want PartialFail with %d users", info, len(batch))
+	}
+	if n := redistest.Sweep(t, rc, canary); n == 0 {
+		t.Error("the canary sweep found no key in Redis")
+	}
+	p.kill()
+	logs := strings.Split(p.log(), "\n")
+	check(t, f, round{async: true, killAfter: 3}, batch, next, results, logs, taskID)
 }
