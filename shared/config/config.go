@@ -149,9 +149,13 @@ type Redis struct {
 	ServerName string `yaml:"server_name"`
 	// Username is the ACL user (empty: "default"); Password its password or
 	// the AUTH token. Either may be a ${REF} (a #key picks a field of a JSON secret).
-	Username    Secret        `yaml:"username"`
-	Password    Secret        `yaml:"password"`
-	KeyPrefix   string        `yaml:"key_prefix" validate:"max=64"`
+	Username  Secret `yaml:"username"`
+	Password  Secret `yaml:"password"`
+	KeyPrefix string `yaml:"key_prefix" validate:"max=64"`
+	// UserLockout counts wrong old passwords per user in Redis (store.max_failures
+	// lock for store.lockout) for self-service on a directory with no lockout
+	// of its own. Leave it off for OpenLDAP with ppolicy and for Active Directory.
+	UserLockout bool          `yaml:"user_lockout"`
 	DialTimeout time.Duration `yaml:"dial_timeout" validate:"min=0,max=30s"`
 	Timeout     time.Duration `yaml:"timeout" validate:"min=0,max=10s"`
 }
@@ -452,6 +456,9 @@ func crossCheck(cfg *Config) []string {
 		}
 	}
 	msgs = append(msgs, checkAccessKeys(cfg.AccessKeys, len(cfg.AccessKeys))...)
+	if cfg.Redis.UserLockout && cfg.SelfService.Directory == Embedded {
+		msgs = append(msgs, "redis.user_lockout: the embedded store has a lockout of its own (store.max_failures)")
+	}
 	if cfg.Redis.Address == "" && (cfg.Redis != Redis{}) {
 		msgs = append(msgs, "redis.address: is required when redis is configured")
 	}

@@ -349,6 +349,7 @@ redis:
 		{"redis:\n  password: x\n", "redis.address: is required"},
 		{"redis:\n  address: a:1\n  timeout: 1h\n", "redis.timeout: must be at most"},
 		{"redis:\n  address: a:1\n  password: ${kms:nope}\n", "redis.password: no resolver serves"},
+		{"redis:\n  address: a:1\n  user_lockout: true\n", "redis.user_lockout: the embedded store has a lockout of its own"},
 	} {
 		if _, err := parse(t, tt.yml); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.yml, err, tt.want)

@@ -245,3 +245,51 @@ func (s *Store) Fail(ctx context.Context, k guard.Key) (guard.Verdict, error) {
 
 // DefaultLimits returns guard.DefaultLimits.
 func DefaultLimits() guard.Limits { return guard.DefaultLimits }
+
+// Users returns the per-user lockout counter over the same connections:
+// limits.Failures wrong old passwords lock a user for limits.Lock.
+func (s *Store) Users(limits guard.Limits) Users {
+	return Users{s: s, limits: limits.WithDefaults()}
+}
+
+// Users counts wrong old passwords per user (password.UserCounter), shared by
+// every instance, for directories without a lockout of their own.
+type Users struct {
+	s      *Store
+	limits guard.Limits
+}
+
+func (u Users) key(name string) guard.Key {
+	sum := sha256.Sum256([]byte(name))
+	return guard.Key{Scope: "user:" + hex.EncodeToString(sum[:16])}
+}
+
+// UserLocked implements password.UserCounter.
+func (u Users) UserLocked(ctx context.Context, name string) (bool, error) {
+	lock, _ := u.s.guardKeys(u.key(name))
+	n, err := u.s.c.Exists(ctx, lock).Result()
+	if err != nil {
+		return false, unavailable("UserLocked", err)
+	}
+	return n == 1, nil
+}
+
+// UserFailed implements password.UserCounter.
+func (u Users) UserFailed(ctx context.Context, name string) error {
+	lock, fails := u.s.guardKeys(u.key(name))
+	err := failScript.Run(ctx, u.s.c, []string{lock, fails},
+		u.limits.Failures, u.limits.Lock.Milliseconds(), u.limits.Window.Milliseconds()).Err()
+	if err != nil {
+		return unavailable("UserFailed", err)
+	}
+	return nil
+}
+
+// UserSucceeded implements password.UserCounter.
+func (u Users) UserSucceeded(ctx context.Context, name string) error {
+	_, fails := u.s.guardKeys(u.key(name))
+	if err := u.s.c.Del(ctx, fails).Err(); err != nil {
+		return unavailable("UserSucceeded", err)
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"chpass/shared/batch/batchtest"
 	"chpass/shared/guard"
 	"chpass/shared/guard/guardtest"
+	"chpass/shared/password"
 	chredis "chpass/shared/redis"
 	"chpass/shared/redis/redistest"
 )
@@ -155,4 +156,59 @@ func TestTaskStoreContract(t *testing.T) {
 	batchtest.Run(t, func(t *testing.T) batch.TaskStore {
 		return open(t, redistest.Config(t, "Canary"), guard.DefaultLimits).Tasks()
 	})
+}
+
+// oneUser is a directory of one user without a lockout of its own.
+type oneUser struct {
+	name, pw string
+	calls    int
+}
+
+func (d *oneUser) ChangePassword(_ context.Context, name, oldPW, newPW string) error {
+	d.calls++
+	if name != d.name || oldPW != d.pw {
+		return password.Errorf(password.EUNAUTHORIZED, "wrong")
+	}
+	d.pw = newPW
+	return nil
+}
+func (d *oneUser) ResetPassword(context.Context, string, string) error { return nil }
+func (d *oneUser) LookupUser(context.Context, string) (*password.User, error) {
+	return &password.User{Name: d.name}, nil
+}
+
+// A directory without a lockout gets one from Redis, counted across instances.
+func TestUserLockout(t *testing.T) {
+	cfg := redistest.Config(t, "Old-Pass-1!", "New-Pass-2!", "alice")
+	limits := guard.Limits{Failures: 5, Lock: time.Minute}
+	dir := &oneUser{name: "alice", pw: "Old-Pass-1!"}
+	a := password.WithLockout(dir, open(t, cfg, limits).Users(limits))
+	b := password.WithLockout(dir, open(t, cfg, limits).Users(limits))
+	ctx := context.Background()
+	for i := range 4 {
+		if err := []password.Directory{a, b}[i%2].ChangePassword(ctx, "alice", "wrong", "New-Pass-2!"); password.ErrorCode(err) != password.EUNAUTHORIZED {
+			t.Fatalf("wrong old password %d: %v", i+1, err)
+		}
+	}
+	// A success clears the count: four more failures do not lock.
+	if err := a.ChangePassword(ctx, "alice", "Old-Pass-1!", "New-Pass-2!"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := []password.Directory{a, b}[i%2].ChangePassword(ctx, "alice", "wrong", "Old-Pass-1!"); password.ErrorCode(err) != password.EUNAUTHORIZED {
+			t.Fatalf("wrong old password %d: %v", i+1, err)
+		}
+	}
+	calls := dir.calls
+	for _, d := range []password.Directory{a, b} {
+		if err := d.ChangePassword(ctx, "alice", "New-Pass-2!", "Old-Pass-1!"); password.ErrorCode(err) != password.ELOCKED {
+			t.Fatalf("the right password after 5 failures: %v, want ELOCKED on both instances", err)
+		}
+	}
+	if dir.calls != calls || dir.pw != "New-Pass-2!" {
+		t.Fatal("a locked user's change reached the directory")
+	}
+	if n := redistest.Sweep(t, cfg, "alice"); n == 0 {
+		t.Fatal("no key swept")
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"chpass/shared/config"
 	"chpass/shared/embedded"
+	"chpass/shared/guard"
 	"chpass/shared/iamapi"
 	"chpass/shared/password"
 	"chpass/shared/redis"
@@ -180,6 +181,13 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	shared, err := a.Shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if shared != nil && c.Redis.UserLockout {
+		dir = password.WithLockout(dir, shared.Users(guard.Limits{Failures: c.Store.MaxFailures, Lock: c.Store.Lockout}))
+	}
 	opts := iamapi.Options{
 		Service:    password.NewService(c.Policy, dir),
 		AccessKeys: keys,
@@ -187,10 +195,6 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
 		Logger:     a.Logger,
 		Now:        a.Now,
-	}
-	shared, err := a.Shared(ctx)
-	if err != nil {
-		return nil, err
 	}
 	if shared != nil {
 		opts.Guard = shared
