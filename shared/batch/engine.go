@@ -244,17 +244,20 @@ func (e *Engine) Run(ctx context.Context, id string) error {
 		Int("done", t.Done()).Msg("task running")
 	r.execute(runCtx)
 	stop()
+	r.mu.Lock()
+	lost, storeErr := r.lost, r.storeErr
+	r.mu.Unlock()
 	switch {
-	case r.lost:
+	case lost:
 		return fmt.Errorf("batch.Run %s: the claim was taken over by another run", id)
-	case runCtx.Err() != nil || r.storeErr != nil:
+	case runCtx.Err() != nil || storeErr != nil:
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer rcancel()
 		if err := e.opts.Store.ReleaseTask(rctx, id, e.opts.Owner); err != nil && password.ErrorCode(err) != ECLAIMED {
 			e.log.Error().Err(err).Str("task_id", id).Msg("cannot release a task")
 		}
-		if r.storeErr != nil {
-			return fmt.Errorf("batch.Run %s: %w", id, r.storeErr)
+		if storeErr != nil {
+			return fmt.Errorf("batch.Run %s: %w", id, storeErr)
 		}
 		return fmt.Errorf("batch.Run %s: interrupted: %w", id, context.Cause(runCtx))
 	}
@@ -272,11 +275,15 @@ type run struct {
 }
 
 // renew renews the claim every third of the lease until stop is called,
-// canceling the run when the claim is lost.
+// canceling the run when the claim is lost. stop returns once renewing has
+// stopped.
 func (r *run) renew(ctx context.Context, cancel context.CancelFunc) (stop func()) {
 	done := make(chan struct{})
 	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		tk := time.NewTicker(r.e.opts.Lease / 3)
 		defer tk.Stop()
 		for {
@@ -297,7 +304,10 @@ func (r *run) renew(ctx context.Context, cancel context.CancelFunc) (stop func()
 			}
 		}
 	}()
-	return func() { once.Do(func() { close(done) }) }
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
 }
 
 // execute runs every user without an outcome.
@@ -319,6 +329,9 @@ func (r *run) execute(ctx context.Context) {
 		holder, _ = svc.Directory().(PasswordHolder)
 	}
 	each(ctx, len(users), r.e.opts.Concurrency, func(i int) {
+		if r.stopped() {
+			return
+		}
 		u := users[i]
 		r.mu.Lock()
 		rec, seen := r.byIndex[i]
@@ -362,8 +375,24 @@ func (r *run) execute(ctx context.Context) {
 		if ctx.Err() != nil && password.ErrorCode(err) == password.ECANCELED {
 			return // maybe applied, maybe not: the intent stays for the next run to check
 		}
-		r.outcome(ctx, i, u.Name, err, false)
+		err, checked := settle(ctx, holder, u, err)
+		r.outcome(ctx, i, u.Name, err, checked)
 	})
+}
+
+// settle resolves a reset whose answer was lost: when the directory answered
+// EUNAVAILABLE (a timeout, a dropped connection), the change may have been
+// made all the same, so a directory that can check is asked whether the user
+// holds the password now; yes is a success (checked). Any other answer, or no
+// way to check, stands.
+func settle(ctx context.Context, holder PasswordHolder, u password.ResetRequest, err error) (error, bool) {
+	if holder == nil || password.ErrorCode(err) != password.EUNAVAILABLE || ctx.Err() != nil {
+		return err, false
+	}
+	if ok, herr := holder.HoldsPassword(ctx, u.Name, u.Password); herr == nil && ok {
+		return nil, true
+	}
+	return err, false
 }
 
 func (r *run) openUsers() ([]password.ResetRequest, error) {
@@ -488,7 +517,8 @@ func each(ctx context.Context, n, concurrency int, fn func(i int)) {
 // and an outcome event after it, so that a process killed mid-way leaves a line
 // for every user it may have changed. It returns one result per user in the
 // batch's order; users not started when ctx ends fail with ECANCELED (and have
-// no audit event).
+// no audit event). A reset whose answer was lost (EUNAVAILABLE) is settled
+// by asking a PasswordHolder directory whether the user holds the password.
 func Reset(ctx context.Context, svc *password.Service, cluster string, origin Origin, users []password.ResetRequest,
 	concurrency int, audit func(AuditEvent), now func() time.Time) []password.ResetResult {
 	if now == nil {
@@ -502,6 +532,7 @@ func Reset(ctx context.Context, svc *password.Service, cluster string, origin Or
 			audit(ev)
 		}
 	}
+	holder, _ := svc.Directory().(PasswordHolder)
 	results := make([]password.ResetResult, len(users))
 	for i, u := range users {
 		results[i] = password.ResetResult{Name: u.Name, Err: password.Wrap(password.ECANCELED, context.Cause(ctx),
@@ -514,8 +545,9 @@ func Reset(ctx context.Context, svc *password.Service, cluster string, origin Or
 		}
 		emit(AuditEvent{Cluster: cluster, Origin: origin, Name: u.Name, Phase: PhaseIntent, At: now().UTC()})
 		err := svc.Reset(ctx, u.Name, u.Password)
+		err, checked := settle(ctx, holder, u, err)
 		results[i].Err = err
-		ev := AuditEvent{Cluster: cluster, Origin: origin, Name: u.Name, Phase: PhaseOutcome, Code: password.ErrorCode(err), At: now().UTC()}
+		ev := AuditEvent{Cluster: cluster, Origin: origin, Name: u.Name, Phase: PhaseOutcome, Code: password.ErrorCode(err), Checked: checked, At: now().UTC()}
 		if err != nil {
 			ev.Message = password.ErrorMessage(err)
 		}

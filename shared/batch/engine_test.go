@@ -23,6 +23,9 @@ type dir struct {
 	pw     map[string]string
 	resets map[string]int
 	hook   func(name string)
+	// lose makes a user's reset happen but answer EUNAVAILABLE, as when the
+	// connection drops before the answer arrives.
+	lose map[string]bool
 }
 
 func newDir(names ...string) *dir {
@@ -52,6 +55,9 @@ func (d *dir) ResetPassword(_ context.Context, name, pw string) error {
 	}
 	d.pw[name] = pw
 	d.resets[name]++
+	if d.lose[name] {
+		return password.Errorf(password.EUNAVAILABLE, "The directory cannot be reached.")
+	}
 	return nil
 }
 
@@ -250,14 +256,17 @@ func TestRunWithoutHolder(t *testing.T) {
 // TestRunLeavesLiveClaims: a task held by a live run elsewhere is not run; once
 // that run's lease expires, it is taken over.
 func TestRunLeavesLiveClaims(t *testing.T) {
-	store := &batchtest.Memory{}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := &batchtest.Memory{Now: clock}
 	d := &holder{dir: newDir(names(2)...)}
 	e, _ := newEngine(t, store, d, func(o *batch.Options) { o.Dispatch = func(context.Context, string) error { return nil } })
 	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.ClaimTask(context.Background(), task.ID, "elsewhere", 300*time.Millisecond); err != nil {
+	if _, err := store.ClaimTask(context.Background(), task.ID, "elsewhere", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Run(context.Background(), task.ID); err != nil {
@@ -266,7 +275,9 @@ func TestRunLeavesLiveClaims(t *testing.T) {
 	if d.count("u0")+d.count("u1") != 0 {
 		t.Fatal("ran a task that a live run holds")
 	}
-	time.Sleep(400 * time.Millisecond)
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
 	if err := e.RunPending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +290,9 @@ func TestRunLeavesLiveClaims(t *testing.T) {
 func TestRunRenewsItsLease(t *testing.T) {
 	store := &batchtest.Memory{}
 	d := &holder{dir: newDir(names(6)...)}
-	d.hook = func(string) { time.Sleep(100 * time.Millisecond) }
+	d.hook = func(string) { time.Sleep(300 * time.Millisecond) }
 	e, _ := newEngine(t, store, d, func(o *batch.Options) {
-		o.Lease, o.Concurrency = 300*time.Millisecond, 1 // the run lasts twice the lease
+		o.Lease, o.Concurrency = time.Second, 1 // the run lasts about twice the lease
 		o.Dispatch = func(context.Context, string) error { return nil }
 	})
 	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(6))
@@ -298,7 +309,7 @@ func TestRunRenewsItsLease(t *testing.T) {
 				t.Fatal(err)
 			}
 			running = false
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 			if _, err := store.ClaimTask(context.Background(), task.ID, "thief", time.Millisecond); err == nil {
 				stolen++
 				_ = store.ReleaseTask(context.Background(), task.ID, "thief")
@@ -358,5 +369,147 @@ func TestResetAuditsBeforeAndAfter(t *testing.T) {
 	rs = batch.Reset(ctx, svc, "c", batch.Origin{}, users(2), 2, func(ev batch.AuditEvent) { seq = append(seq, ev.Name) }, nil)
 	if len(seq) != 0 || password.ErrorCode(rs[0].Err) != password.ECANCELED {
 		t.Errorf("canceled: %v %v", seq, rs)
+	}
+}
+
+// TestLostAnswerSettled: a reset that happened but whose answer was lost
+// (EUNAVAILABLE) is reported as the success it was when the directory can
+// check, in a task and in a synchronous batch; without a check it stays a
+// failure that says the directory was unavailable.
+func TestLostAnswerSettled(t *testing.T) {
+	t.Run("Task", func(t *testing.T) {
+		store := &batchtest.Memory{}
+		d := &holder{dir: newDir(names(3)...)}
+		d.lose = map[string]bool{"u1": true}
+		e, _ := newEngine(t, store, d, func(o *batch.Options) { o.Dispatch = func(context.Context, string) error { return nil } })
+		task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Run(context.Background(), task.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, recs := outcomes(t, store, task.ID)
+		if got.Status != batch.StatusSucceeded || recs["u1"].Code != "" || !recs["u1"].Checked || d.count("u1") != 1 {
+			t.Errorf("status %s, u1 %+v, resets %d", got.Status, recs["u1"], d.count("u1"))
+		}
+	})
+	for _, withHolder := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Sync/holder=%v", withHolder), func(t *testing.T) {
+			d := newDir(names(2)...)
+			d.lose = map[string]bool{"u0": true}
+			var dir password.Directory = d
+			if withHolder {
+				dir = &holder{dir: d}
+			}
+			var checked []string
+			rs := batch.Reset(context.Background(), password.NewService(password.DefaultPolicy(), dir), "c", batch.Origin{}, users(2), 2,
+				func(ev batch.AuditEvent) {
+					if ev.Checked {
+						checked = append(checked, ev.Name)
+					}
+				}, nil)
+			want := password.EUNAVAILABLE
+			if withHolder {
+				want = ""
+			}
+			if c := password.ErrorCode(rs[0].Err); c != want || password.ErrorCode(rs[1].Err) != "" {
+				t.Errorf("u0 %q (want %q), u1 %v", c, want, rs[1].Err)
+			}
+			if withHolder != (len(checked) == 1) {
+				t.Errorf("checked audit events %v", checked)
+			}
+		})
+	}
+}
+
+// flaky is a Memory whose RecordUser fails (unreachable) after failAfter calls.
+type flaky struct {
+	*batchtest.Memory
+	mu        sync.Mutex
+	calls     int
+	failAfter int
+}
+
+func (f *flaky) RecordUser(ctx context.Context, id, owner string, r batch.UserRecord) error {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls > f.failAfter
+	f.mu.Unlock()
+	if fail {
+		return password.Errorf(password.EUNAVAILABLE, "The task store is unavailable.")
+	}
+	return f.Memory.RecordUser(ctx, id, owner, r)
+}
+
+// TestRunStopsWhenTheStoreFails: a run that cannot record stops starting
+// users, releases its claim and reports the failure; the next run finishes
+// the task with nobody reset twice.
+func TestRunStopsWhenTheStoreFails(t *testing.T) {
+	store := &flaky{Memory: &batchtest.Memory{}, failAfter: 3} // u0 intent+outcome, u1 intent
+	d := &holder{dir: newDir(names(4)...)}
+	e, _ := newEngine(t, store, d, func(o *batch.Options) {
+		o.Concurrency = 1
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
+	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(context.Background(), task.ID); password.ErrorCode(err) != password.EUNAVAILABLE {
+		t.Fatalf("Run = %v, want the store's failure", err)
+	}
+	got, _ := outcomes(t, store, task.ID)
+	if got.Status != batch.StatusRunning || got.Owner != "" || d.count("u2")+d.count("u3") != 0 {
+		t.Fatalf("after the failure: %s owner %q, u2/u3 reset %d", got.Status, got.Owner, d.count("u2")+d.count("u3"))
+	}
+	store.mu.Lock()
+	store.failAfter = 1 << 30
+	store.mu.Unlock()
+	if err := e.Run(context.Background(), task.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, recs := outcomes(t, store, task.ID)
+	if got.Status != batch.StatusSucceeded || !recs["u1"].Checked {
+		t.Errorf("status %s, u1 %+v", got.Status, recs["u1"])
+	}
+	for _, n := range names(4) {
+		if d.count(n) != 1 {
+			t.Errorf("%s reset %d times", n, d.count(n))
+		}
+	}
+}
+
+// TestRunLostClaimStops: when another run takes the claim over (this one's
+// lease ran out), this run records nothing more and starts nobody.
+func TestRunLostClaimStops(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	store := &batchtest.Memory{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	d := &holder{dir: newDir(names(4)...)}
+	e, _ := newEngine(t, store, d, func(o *batch.Options) {
+		o.Concurrency, o.Lease = 1, time.Hour
+		o.Dispatch = func(context.Context, string) error { return nil }
+	})
+	task, err := e.Submit(context.Background(), "c", batch.Origin{}, users(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.hook = func(name string) {
+		if name == "u1" { // the lease runs out and another run claims the task
+			mu.Lock()
+			now = now.Add(2 * time.Hour)
+			mu.Unlock()
+			if _, err := store.ClaimTask(context.Background(), task.ID, "other", time.Hour); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := e.Run(context.Background(), task.ID); err == nil {
+		t.Fatal("Run reported success after losing its claim")
+	}
+	got, recs := outcomes(t, store, task.ID)
+	if got.Owner != "other" || recs["u1"].Phase != batch.PhaseIntent || d.count("u2")+d.count("u3") != 0 {
+		t.Errorf("owner %q, u1 %+v, u2/u3 reset %d", got.Owner, recs["u1"], d.count("u2")+d.count("u3"))
 	}
 }

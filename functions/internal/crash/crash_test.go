@@ -121,7 +121,7 @@ func start(tb testing.TB, cfgPath string) *proc {
 	}()
 	select {
 	case p.url = <-addr:
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute): // a race-built child on a loaded machine
 	}
 	if !strings.HasPrefix(p.url, "http://") {
 		p.kill()
@@ -335,7 +335,7 @@ type round struct {
 func rounds() []round {
 	var rs []round
 	for _, async := range []bool{false, true} {
-		for i, k := range []int{0, 1, 2, 4, 6, 9, 12, nUsers + 2} {
+		for i, k := range []int{0, 1, 3, 6, 10, nUsers + 2} {
 			rs = append(rs, round{async: async, killAfter: k, killResume: async && i%2 == 1})
 		}
 	}
@@ -506,7 +506,7 @@ func runRound(t *testing.T, f *fixture, i int, r round, perUser time.Duration) (
 // waitTask polls ListTasks until the task has ended.
 func waitTask(t *testing.T, p *proc, id string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		status, body, err := call(context.Background(), p.url, map[string]string{"Action": ehpcapi.ActionListTasks, "ClusterId": cluster, "TaskId": id})
 		if err != nil || status != 200 {

@@ -233,10 +233,10 @@ func testClaim(t *testing.T, s batch.TaskStore) {
 func testTakeover(t *testing.T, s batch.TaskStore) {
 	ctx := context.Background()
 	create(t, s, sample("t", "c", base))
-	claim(t, s, "t", "dead", 300*time.Millisecond, "")
+	claim(t, s, "t", "dead", time.Second, "")
 	wantCode(t, s.RecordUser(ctx, "t", "dead", batch.UserRecord{Index: 0, Name: "alice", Phase: batch.PhaseIntent, At: base}), "")
 	claim(t, s, "t", "next", time.Minute, batch.ECLAIMED)
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	// Past its lease but not taken over, the holder may still record.
 	wantCode(t, s.RecordUser(ctx, "t", "dead", batch.UserRecord{Index: 1, Name: "bob", Phase: batch.PhaseIntent, At: base}), "")
 	got := claim(t, s, "t", "next", time.Minute, "")
