@@ -22,10 +22,12 @@ EVENT      ?= events/caller-password/apigw-http-v2-jwt-authorizer.json
 DEMO       := functions/local/demo.yaml
 LDAP_DIR   := $(CACHE)/slapd
 SAMBA_DIR  := $(CACHE)/samba
+REDIS_DIR  := $(CACHE)/redis
 export CHPASS_CONFIG ?= $(DEMO)
 
 .PHONY: licenses release sbom-tool
 .PHONY: fuzz load
+.PHONY: redis-deps redis-up redis-down
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint local run invoke demo-reset test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction build-RotatePasswordFunction
 
@@ -110,7 +112,7 @@ demo-reset:
 
 ## deps: what the tests need from outside Go: slapd and ldap-utils, and qemu-user-static to run the
 ## arm64 AWS binaries on another machine (installed with apt-get when root).
-deps: ldap-deps qemu-deps samba-deps
+deps: ldap-deps qemu-deps samba-deps redis-deps
 	$(GO) mod download
 
 ldap-deps:
@@ -126,6 +128,16 @@ ldap-up: ldap-deps
 ldap-down:
 	@bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR)
 
+## redis-up / redis-down: a private redis-server (TLS, passwords) for the shared-state tests.
+redis-deps:
+	@bash shared/redis/testdata/install-deps.sh
+
+redis-up: redis-deps
+	@bash shared/redis/testdata/redis.sh up $(REDIS_DIR)
+
+redis-down:
+	@bash shared/redis/testdata/redis.sh down $(REDIS_DIR)
+
 ## samba-deps / samba-up / samba-down: a throwaway Samba AD domain controller (realm EXAMPLE.TEST,
 ## fixed ports 389/636, root needed) for the Active Directory tests; `source .cache/samba/env`.
 samba-deps:
@@ -137,14 +149,15 @@ samba-up: samba-deps
 samba-down:
 	@bash shared/ldap/testdata/samba.sh down $(SAMBA_DIR)
 
-# SERVERS_UP starts slapd and Samba AD for the tests and stops both on exit. Without Samba (not
+# SERVERS_UP starts slapd, redis-server and Samba AD for the tests and stops them on exit. Without Samba (not
 # root, not installed) the AD tests skip loudly, except under CI=true, where that fails.
-SERVERS_UP = trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR); bash shared/ldap/testdata/samba.sh down $(SAMBA_DIR)' EXIT; \
+SERVERS_UP = trap 'bash shared/ldap/testdata/slapd.sh down $(LDAP_DIR); bash shared/redis/testdata/redis.sh down $(REDIS_DIR); bash shared/ldap/testdata/samba.sh down $(SAMBA_DIR)' EXIT; \
 	bash shared/ldap/testdata/slapd.sh up $(LDAP_DIR); source $(LDAP_DIR)/env; \
+	bash shared/redis/testdata/redis.sh up $(REDIS_DIR); source $(REDIS_DIR)/env; \
 	bash shared/ldap/testdata/samba.sh up $(SAMBA_DIR) || [ "$${CI:-}" != true ]; \
 	if [ -f $(SAMBA_DIR)/env ]; then source $(SAMBA_DIR)/env; fi
 
-## test: every test, with a real slapd and a Samba AD domain started for the directory tests and
+## test: every test, with a real slapd, a redis-server and a Samba AD domain started for the directory tests and
 ## stopped after; cfn-lint on
 ## template.yaml; the packaged zips run through loopback Lambda and Function Compute runtime APIs.
 test: deps cfn-lint package sbom-tool

@@ -45,6 +45,7 @@ type Config struct {
 	Batch          Batch                `yaml:"batch"`
 	Tasks          Tasks                `yaml:"tasks"`
 	Rotation       Rotation             `yaml:"rotation"`
+	Redis          Redis                `yaml:"redis"`
 }
 
 // Rotation configures the rotate-password function.
@@ -164,6 +165,31 @@ type Batch struct {
 type Tasks struct {
 	// Key is the base64 of the 32-byte AES-GCM key that seals the passwords of waiting tasks.
 	Key Secret `yaml:"key"`
+	// Lease is how long a run's claim on a task lasts unless renewed: after an
+	// instance dies, another takes its task over once the lease has run out.
+	// Default one minute.
+	Lease time.Duration `yaml:"lease" validate:"min=0,max=1h"`
+}
+
+// Redis configures the state that every instance must share (used nonces,
+// bad-signature lockouts); without an address each process keeps its own.
+type Redis struct {
+	// Address is rediss://host:port[/db] or host:port (TLS either way), or
+	// redis://host:port on loopback only.
+	Address    string `yaml:"address"`
+	CAFile     string `yaml:"ca_file" validate:"omitempty,file"`
+	ServerName string `yaml:"server_name"`
+	// Username is the ACL user (empty: "default"); Password its password or
+	// the AUTH token. Either may be a ${REF} (a #key picks a field of a JSON secret).
+	Username  Secret `yaml:"username"`
+	Password  Secret `yaml:"password"`
+	KeyPrefix string `yaml:"key_prefix" validate:"max=64"`
+	// UserLockout counts wrong old passwords per user in Redis (store.max_failures
+	// lock for store.lockout) for self-service on a directory with no lockout
+	// of its own. Leave it off for OpenLDAP with ppolicy and for Active Directory.
+	UserLockout bool          `yaml:"user_lockout"`
+	DialTimeout time.Duration `yaml:"dial_timeout" validate:"min=0,max=30s"`
+	Timeout     time.Duration `yaml:"timeout" validate:"min=0,max=10s"`
 }
 
 // Default returns the configuration that a file's settings are laid over.
@@ -361,6 +387,12 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 		d.LDAP.BindPassword = s.Reveal()
 		cfg.Directories[name] = d
 	}
+	if err := resolve(ctx, "redis.username", &cfg.Redis.Username, rs); err != nil {
+		return err
+	}
+	if err := resolve(ctx, "redis.password", &cfg.Redis.Password, rs); err != nil {
+		return err
+	}
 	return resolve(ctx, "tasks.key", &cfg.Tasks.Key, rs)
 }
 
@@ -503,6 +535,12 @@ func crossCheck(cfg *Config) []string {
 		}
 	}
 	msgs = append(msgs, checkAccessKeys(cfg.AccessKeys, len(cfg.AccessKeys))...)
+	if cfg.Redis.UserLockout && cfg.SelfService.Directory == Embedded {
+		msgs = append(msgs, "redis.user_lockout: the embedded store has a lockout of its own (store.max_failures)")
+	}
+	if cfg.Redis.Address == "" && (cfg.Redis != Redis{}) {
+		msgs = append(msgs, "redis.address: is required when redis is configured")
+	}
 	names := map[string]bool{}
 	for i, u := range cfg.Users {
 		if names[u.Name] {

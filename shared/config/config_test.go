@@ -375,3 +375,41 @@ func TestADClusterResetOptions(t *testing.T) {
 		t.Fatalf("ldap = %v", l)
 	}
 }
+
+func TestRedis(t *testing.T) {
+	secret := ResolverFunc(func(_ context.Context, ref string) (string, bool, error) {
+		switch ref {
+		case "arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-AbCdEf#password":
+			return "Redis-Auth-Token-1", true, nil
+		case "arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-AbCdEf#username":
+			return "chpass", true, nil
+		}
+		return "", false, nil
+	})
+	cfg, err := parse(t, `
+redis:
+  address: rediss://cache.example:6379
+  username: ${arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-AbCdEf#username}
+  password: ${arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-AbCdEf#password}
+  key_prefix: "prod:"
+  timeout: 300ms
+`, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Redis
+	if r.Address != "rediss://cache.example:6379" || r.Username.Reveal() != "chpass" || r.Password.Reveal() != "Redis-Auth-Token-1" ||
+		r.KeyPrefix != "prod:" || r.Timeout != 300*time.Millisecond {
+		t.Errorf("redis = %+v", r)
+	}
+	for _, tt := range []struct{ yml, want string }{
+		{"redis:\n  password: x\n", "redis.address: is required"},
+		{"redis:\n  address: a:1\n  timeout: 1h\n", "redis.timeout: must be at most"},
+		{"redis:\n  address: a:1\n  password: ${kms:nope}\n", "redis.password: no resolver serves"},
+		{"redis:\n  address: a:1\n  user_lockout: true\n", "redis.user_lockout: the embedded store has a lockout of its own"},
+	} {
+		if _, err := parse(t, tt.yml); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.yml, err, tt.want)
+		}
+	}
+}

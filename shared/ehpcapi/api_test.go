@@ -8,11 +8,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"chpass/shared/gateway"
+	"chpass/shared/guard"
+	"chpass/shared/guard/guardtest"
 	"chpass/shared/password"
 )
 
@@ -82,6 +83,26 @@ func TestSignature(t *testing.T) {
 		{"TimestampMalformed", func(e *env) *http.Request {
 			p := signed("GET", base, testKeyID, testSecret, e.now)
 			p["Timestamp"] = "yesterday"
+			p["Signature"] = Sign("GET", p, testSecret)
+			return get(p)
+		}, 400, CodeTimestampFormat},
+		// The contract allows only UTC written with Z: an offset, even +00:00, is
+		// refused, though it names a valid instant inside the window.
+		{"TimestampWithOffset", func(e *env) *http.Request {
+			p := signed("GET", base, testKeyID, testSecret, e.now)
+			p["Timestamp"] = e.now.In(time.FixedZone("CST", 8*3600)).Format(time.RFC3339)
+			p["Signature"] = Sign("GET", p, testSecret)
+			return get(p)
+		}, 400, CodeTimestampFormat},
+		{"TimestampWithZeroOffset", func(e *env) *http.Request {
+			p := signed("GET", base, testKeyID, testSecret, e.now)
+			p["Timestamp"] = e.now.UTC().Format("2006-01-02T15:04:05") + "+00:00"
+			p["Signature"] = Sign("GET", p, testSecret)
+			return get(p)
+		}, 400, CodeTimestampFormat},
+		{"TimestampLowerCaseZ", func(e *env) *http.Request {
+			p := signed("GET", base, testKeyID, testSecret, e.now)
+			p["Timestamp"] = e.now.UTC().Format("2006-01-02T15:04:05") + "z"
 			p["Signature"] = Sign("GET", p, testSecret)
 			return get(p)
 		}, 400, CodeTimestampFormat},
@@ -161,65 +182,64 @@ func TestNonceReplay(t *testing.T) {
 	}
 }
 
-func TestMemoryNonces(t *testing.T) {
-	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	m := &MemoryNonces{Max: 100, Now: func() time.Time { return now }}
-	ctx := context.Background()
-	t.Run("Concurrent", func(t *testing.T) {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		fresh := 0
-		for range 50 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ok, err := m.UseNonce(ctx, "same", now.Add(time.Minute))
-				if err != nil {
-					t.Error(err)
-				}
-				if ok {
-					mu.Lock()
-					fresh++
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		if fresh != 1 {
-			t.Errorf("%d of 50 concurrent uses were fresh", fresh)
-		}
-	})
-	t.Run("Bounded", func(t *testing.T) {
-		for i := m.Len(); i < 100; i++ {
-			if ok, err := m.UseNonce(ctx, "n"+strconv.Itoa(i), now.Add(time.Minute)); !ok || err != nil {
-				t.Fatalf("%d: %v %v", i, ok, err)
-			}
-		}
-		if _, err := m.UseNonce(ctx, "one-too-many", now.Add(time.Minute)); password.ErrorCode(err) == "" {
-			t.Fatal("a full cache accepted a nonce")
-		}
-	})
-	t.Run("Expiry", func(t *testing.T) {
-		now = now.Add(2 * time.Minute)
-		if ok, err := m.UseNonce(ctx, "after-expiry", now.Add(time.Minute)); !ok || err != nil {
-			t.Fatalf("%v %v", ok, err)
-		}
-		if m.Len() != 1 {
-			t.Errorf("%d nonces held after expiry", m.Len())
-		}
-		if ok, _ := m.UseNonce(ctx, "same", now.Add(time.Minute)); !ok {
-			t.Error("an expired nonce is still refused")
-		}
-	})
-}
-
 func TestThrottlingWhenNonceCacheFull(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Nonces = &MemoryNonces{Max: 1} })
+	e := newEnv(t, func(o *Options) { o.Guard = &guard.Memory{Max: 1} })
 	base := map[string]string{"Action": ActionListUsers, "ClusterId": "ehpc-demo"}
 	if r := e.call(t, base); r.Status != 200 {
 		t.Fatalf("%d %s", r.Status, r.code())
 	}
 	wantError(t, e.call(t, base), 400, CodeThrottling)
+}
+
+func TestLockout(t *testing.T) {
+	e := newEnv(t, nil)
+	base := map[string]string{"Action": ActionListUsers, "ClusterId": "ehpc-demo"}
+	from := func(addr, secret string) response {
+		r := get(signed("GET", base, testKeyID, secret, e.now))
+		r.RemoteAddr = addr
+		return e.serve(t, r)
+	}
+	for range guard.DefaultLimits.Failures {
+		wantError(t, from("198.51.100.66:4000", "wrong"), 400, CodeSignatureDoesNotMatch)
+	}
+	r := from("198.51.100.66:4001", testSecret)
+	wantError(t, r, 400, CodeThrottling)
+	if !strings.Contains(r.Body["Recommend"].(string), "locked") {
+		t.Errorf("Recommend = %q, want it to say the key is locked", r.Body["Recommend"])
+	}
+	// A bad signature while locked is not counted again and still answers Throttling.
+	wantError(t, from("198.51.100.66:4001", "wrong"), 400, CodeThrottling)
+	// Someone who knows only the key's id locks it out from their own address,
+	// not from its owner's.
+	if r := from("192.0.2.10:4000", testSecret); r.Status != 200 {
+		t.Fatalf("from another address: %d %s", r.Status, r.code())
+	}
+	if n := strings.Count(e.logs.String(), `"event":"access_key_locked"`); n != 1 {
+		t.Errorf("%d access_key_locked lines, want 1", n)
+	}
+	// A correctly signed but stale request does not reset the count.
+	e2 := newEnv(t, nil)
+	for range guard.DefaultLimits.Failures - 1 {
+		wantError(t, e2.serve(t, get(signed("GET", base, testKeyID, "wrong", e2.now))), 400, CodeSignatureDoesNotMatch)
+	}
+	wantError(t, e2.serve(t, get(signed("GET", base, testKeyID, testSecret, e2.now.Add(-time.Hour)))), 400, CodeTimestampExpired)
+	wantError(t, e2.serve(t, get(signed("GET", base, testKeyID, "wrong", e2.now))), 400, CodeSignatureDoesNotMatch)
+	wantError(t, e2.call(t, base), 400, CodeThrottling)
+}
+
+func TestGuardUnavailable(t *testing.T) {
+	down := &guardtest.Unavailable{}
+	e := newEnv(t, func(o *Options) { o.Guard = down })
+	for _, secret := range []string{testSecret, "wrong"} {
+		r := e.serve(t, get(signed("GET", modify("ehpc-demo", nil, "alice"), testKeyID, secret, e.now)))
+		wantError(t, r, 503, CodeServiceUnavailable)
+	}
+	if n := len(e.dir.resetNames()); n != 0 {
+		t.Fatalf("%d resets while the shared state was down", n)
+	}
+	if down.Calls.Load() != 2 {
+		t.Errorf("%d calls to the store, want 2", down.Calls.Load())
+	}
 }
 
 func TestDispatch(t *testing.T) {

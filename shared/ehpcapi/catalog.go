@@ -92,7 +92,7 @@ var catalog = map[string]entry{
 	CodeUnknownError: {http.StatusInternalServerError, "An unknown error occurred.", "", "seed",
 		"A failure of chpass itself: the task store failed, or the handler panicked."},
 	CodeServiceUnavailable: {http.StatusServiceUnavailable, "The request has failed due to a temporary failure of the server", "", "seed",
-		"Every user failed because the directory was unreachable or the deadline passed first; retrying may succeed."},
+		"Every user failed because the directory was unreachable or the deadline passed first, or the shared state (Redis) is unreachable and nothing was changed; retrying may succeed."},
 
 	CodeMissingParameter: {http.StatusBadRequest, "The input parameter \"%s\" that is mandatory for processing this request is not supplied.", "", "gateway",
 		"Action, ClusterId, User.1.Name, or a signature parameter (AccessKeyId, SignatureMethod, SignatureVersion, SignatureNonce, Timestamp) is missing."},
@@ -115,7 +115,7 @@ var catalog = map[string]entry{
 	CodeInvalidVersion: {http.StatusBadRequest, "Specified parameter Version is not valid.", "Use Version=2018-04-12.", "gateway",
 		"Version is given and is not 2018-04-12."},
 	CodeThrottling: {http.StatusBadRequest, "Request was denied due to request throttling.", "", "gateway",
-		"The in-memory nonce cache is full of unexpired nonces (more signed requests within 15 minutes than it holds)."},
+		"The access key is locked for 5 minutes after 5 bad signatures from the caller's address (the vendor has no closer code; Recommend says so), or the in-memory nonce cache is full of unexpired nonces."},
 	CodeUnsupportedHTTPMethod: {http.StatusBadRequest, "This http method is not supported.", "Use GET, or POST with application/x-www-form-urlencoded.", "chpass",
 		"The method is neither GET nor POST."},
 }

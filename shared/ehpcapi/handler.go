@@ -20,6 +20,7 @@ import (
 
 	"chpass/shared/batch"
 	"chpass/shared/gateway"
+	"chpass/shared/guard"
 	"chpass/shared/password"
 )
 
@@ -102,6 +103,9 @@ type Options struct {
 	// TaskKey is the 32-byte AES-GCM key sealing the passwords of waiting
 	// tasks; required with Tasks.
 	TaskKey []byte
+	// Guard keeps used SignatureNonces and bad-signature counts; default a
+	// guard.Memory (one process). Give every instance the same shared store.
+	Guard Guard
 	// TaskOwner names this handler's engine in task claims (batch.Options.Owner);
 	// default a random id.
 	TaskOwner string
@@ -110,8 +114,6 @@ type Options struct {
 	// Dispatch hands a queued task to whatever runs it (batch.Options.Dispatch);
 	// nil wakes the engine's Worker, which the caller must run.
 	Dispatch func(ctx context.Context, id string) error
-	// Nonces remembers SignatureNonces; default a MemoryNonces.
-	Nonces NonceStore
 	// SafetyMargin is kept free before the request's deadline; default 500ms.
 	SafetyMargin time.Duration
 	Logger       zerolog.Logger
@@ -125,7 +127,7 @@ type Handler struct {
 	opts    Options
 	keys    map[string]AccessKey
 	now     func() time.Time
-	nonces  NonceStore
+	guard   Guard
 	log     zerolog.Logger
 	batches *batch.Engine // nil without Tasks
 }
@@ -152,9 +154,9 @@ func New(opts Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.nonces = opts.Nonces
-	if h.nonces == nil {
-		h.nonces = &MemoryNonces{Now: h.now}
+	h.guard = opts.Guard
+	if h.guard == nil {
+		h.guard = &guard.Memory{Now: h.now}
 	}
 	if opts.Tasks != nil {
 		if len(opts.TaskKey) != 32 {
@@ -296,8 +298,10 @@ func (h *Handler) authenticate(r *http.Request, c *call, params map[string]strin
 	if params["SignatureVersion"] != "1.0" {
 		return AccessKey{}, errf(CodeIncompleteSignature, "")
 	}
+	// The contract allows ISO 8601 in UTC written with Z only: an offset, even
+	// +00:00, is refused as the vendor's gateway refuses it.
 	ts, perr := time.Parse(time.RFC3339, params["Timestamp"])
-	if perr != nil {
+	if perr != nil || !strings.HasSuffix(params["Timestamp"], "Z") {
 		return AccessKey{}, errf(CodeTimestampFormat, "")
 	}
 	now := h.now()
@@ -308,23 +312,51 @@ func (h *Handler) authenticate(r *http.Request, c *call, params map[string]strin
 	if !ok {
 		return AccessKey{}, errf(CodeInvalidAccessKeyID, "")
 	}
+	ctx := r.Context()
+	gk := guard.Key{Scope: "ehpc:" + k.ID, Source: sourceOf(r)}
 	want := Sign(r.Method, params, k.Secret)
 	if !hmac.Equal([]byte(want), []byte(params["Signature"])) {
+		v, err := h.guard.Fail(ctx, gk)
+		switch {
+		case err != nil:
+			return AccessKey{}, h.guardError(c, err)
+		case v == guard.Locked:
+			return AccessKey{}, errLocked()
+		case v == guard.JustLocked:
+			h.withFunction(h.log.Warn()).Str("event", "access_key_locked").Str("request_id", c.requestID).
+				Str("access_key_id", k.ID).Str("source", gk.Source).Dur("for", guard.DefaultLimits.Lock).
+				Msg("access key locked after repeated bad signatures")
+		}
 		return AccessKey{}, errf(CodeSignatureDoesNotMatch, "")
 	}
-	fresh, err := h.nonces.UseNonce(r.Context(), k.ID+"\x00"+params["SignatureNonce"], ts.Add(TimestampWindow))
-	if err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) {
-			return AccessKey{}, ae
-		}
-		h.log.Error().Err(err).Str("request_id", c.requestID).Msg("nonce store failed")
-		return AccessKey{}, errf(CodeServiceUnavailable, "")
-	}
-	if !fresh {
+	// The nonce is kept until the Timestamp leaves the window; admitting it
+	// clears the key's count (only a request that passed every check does).
+	v, err := h.guard.Admit(ctx, gk, "ehpc:"+k.ID+":"+params["SignatureNonce"], ts.Add(TimestampWindow).Sub(now)+time.Second)
+	switch {
+	case err != nil:
+		return AccessKey{}, h.guardError(c, err)
+	case v == guard.Locked:
+		return AccessKey{}, errLocked()
+	case v == guard.Replayed:
 		return AccessKey{}, errf(CodeSignatureNonceUsed, "")
 	}
 	return k, nil
+}
+
+// errLocked answers a locked key. The vendor's catalog has no code for it; the
+// closest is the gateway's Throttling (a temporary refusal that a client
+// retries later), with a Recommend that says why.
+func errLocked() *apiError {
+	return &apiError{Code: CodeThrottling, Recommend: "The access key is locked for 5 minutes after 5 bad signatures from this address; retry later."}
+}
+
+// guardError translates a failure of the shared state: nothing was changed.
+func (h *Handler) guardError(c *call, err error) *apiError {
+	if errors.Is(err, guard.ErrFull) {
+		return errf(CodeThrottling, "")
+	}
+	h.log.Error().Err(err).Str("request_id", c.requestID).Msg("shared state failed")
+	return errf(CodeServiceUnavailable, "")
 }
 
 // authorize checks that key may call c.action on cluster.

@@ -5,10 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"net"
+	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"chpass/shared/guard"
 )
 
 // TimestampWindow is how far a request's Timestamp may be from the server's
@@ -67,66 +70,22 @@ func Sign(method string, params map[string]string, secret string) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// NonceStore remembers the SignatureNonces of accepted requests.
-type NonceStore interface {
-	// UseNonce records key until expires and reports whether it was unused.
-	// It returns an error when it can record no more (a full store) or fails.
-	UseNonce(ctx context.Context, key string, expires time.Time) (fresh bool, err error)
+// Guard is the state that signed requests share across instances: the
+// SignatureNonces already used and the count of bad signatures per access key
+// and source address, which locks a key. guard.Memory keeps it for one process
+// (a restart forgets it; each instance has its own); package redis for every
+// instance. See guard.Store for the contract.
+type Guard interface {
+	Admit(ctx context.Context, k guard.Key, nonce string, ttl time.Duration) (guard.Verdict, error)
+	Fail(ctx context.Context, k guard.Key) (guard.Verdict, error)
 }
 
-// MemoryNonces is the default NonceStore: in memory, safe for concurrent use,
-// holding at most Max unexpired nonces. It guards one process only: a
-// deployment with several instances should give Options.Nonces a shared store.
-type MemoryNonces struct {
-	Max int // default 100,000
-	Now func() time.Time
-
-	mu        sync.Mutex
-	seen      map[string]time.Time
-	nextSweep time.Time
-}
-
-var _ NonceStore = (*MemoryNonces)(nil)
-
-// errNoncesFull reports a MemoryNonces full of unexpired nonces.
-var errNoncesFull = &apiError{Code: CodeThrottling}
-
-// UseNonce implements NonceStore.
-func (m *MemoryNonces) UseNonce(_ context.Context, key string, expires time.Time) (bool, error) {
-	now := time.Now()
-	if m.Now != nil {
-		now = m.Now()
+// sourceOf returns the caller's address as the platform reported it (the
+// gateway's sourceIp, or the TCP peer locally), or "".
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
 	}
-	max := m.Max
-	if max <= 0 {
-		max = 100_000
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.seen == nil {
-		m.seen = make(map[string]time.Time)
-	}
-	if now.After(m.nextSweep) || len(m.seen) >= max {
-		for k, exp := range m.seen {
-			if !exp.After(now) {
-				delete(m.seen, k)
-			}
-		}
-		m.nextSweep = now.Add(time.Minute)
-	}
-	if exp, ok := m.seen[key]; ok && exp.After(now) {
-		return false, nil
-	}
-	if len(m.seen) >= max {
-		return false, errNoncesFull
-	}
-	m.seen[key] = expires
-	return true, nil
-}
-
-// Len reports how many nonces are held, for tests.
-func (m *MemoryNonces) Len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.seen)
+	return host
 }

@@ -1,16 +1,20 @@
 package iamapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"chpass/shared/guard"
 )
 
 // AK/SK signature constants, as the Huawei Cloud SDKs sign (SDK-HMAC-SHA256).
@@ -176,57 +180,35 @@ func shouldEscape(c byte) bool {
 	return !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~')
 }
 
-// lockout counts consecutive bad signatures per access key, in memory.
-type lockout struct {
-	mu    sync.Mutex
-	state map[string]*akState
+// Guard is the state that signed requests share across instances: the
+// signatures already used (each is a nonce) and the count of bad signatures
+// per access key and source address. guard.Memory keeps it for one process;
+// package redis for every instance. See guard.Store for the contract.
+type Guard interface {
+	Admit(ctx context.Context, k guard.Key, nonce string, ttl time.Duration) (guard.Verdict, error)
+	Fail(ctx context.Context, k guard.Key) (guard.Verdict, error)
 }
 
-type akState struct {
-	failures    int
-	lockedUntil time.Time
+// sourceOf returns the caller's address as the platform reported it (the
+// gateway's sourceIp, or the TCP peer locally), or "".
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
-func newLockout() *lockout { return &lockout{state: map[string]*akState{}} }
-
-// locked reports whether ak is locked at now.
-func (l *lockout) locked(ak string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.state[ak]
-	if s == nil {
-		return false
+// guardError translates a failure of the shared state: nothing was changed.
+func guardError(err error) *apiError {
+	if errors.Is(err, guard.ErrFull) {
+		e := newError(CodeThrottled, "The throttling threshold has been reached: too many signed requests within 15 minutes; retry later.")
+		e.cause = err
+		return e
 	}
-	if !s.lockedUntil.IsZero() && !now.Before(s.lockedUntil) {
-		delete(l.state, ak) // the lock expired: start counting afresh
-		return false
-	}
-	return !s.lockedUntil.IsZero()
-}
-
-// fail records a bad signature for ak, locking it at the LockoutFailures-th,
-// and reports whether this failure locked it.
-func (l *lockout) fail(ak string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.state[ak]
-	if s == nil {
-		s = &akState{}
-		l.state[ak] = s
-	}
-	s.failures++
-	if s.failures >= LockoutFailures && s.lockedUntil.IsZero() {
-		s.lockedUntil = now.Add(LockoutDuration)
-		return true
-	}
-	return false
-}
-
-// succeed resets ak's count after a good signature.
-func (l *lockout) succeed(ak string) {
-	l.mu.Lock()
-	delete(l.state, ak)
-	l.mu.Unlock()
+	e := newError(CodeUnavailable, "The service's shared state is unavailable; nothing was changed; try again later.")
+	e.cause = err
+	return e
 }
 
 // verifySignature authenticates r as an AK/SK request and returns the key's user.
@@ -243,27 +225,48 @@ func (h *Handler) verifySignature(r *http.Request, body []byte, authz string) (s
 		return "", authError("the access key does not exist")
 	}
 	now := h.now()
-	if h.lockout.locked(key.ID, now) {
-		return "", newError(CodeThrottled, "")
-	}
 	date := r.Header.Get(DateHeader)
 	t, err := time.Parse(DateFormat, date)
 	if err != nil {
 		return "", authError("the X-Sdk-Date header is missing or not in the form 20060102T150405Z")
 	}
+	ctx := r.Context()
+	gk := guard.Key{Scope: "iam:" + key.ID, Source: sourceOf(r)}
 	want := sign(key.Secret, stringToSign(r, body, sr.signedHeaders, date))
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(sr.signature))) != 1 {
-		// The failure that reaches the limit still answers 401; the lock
-		// shows from the next request on.
-		if h.lockout.fail(key.ID, now) {
+		v, err := h.guard.Fail(ctx, gk)
+		switch {
+		case err != nil:
+			return "", guardError(err)
+		case v == guard.Locked:
+			return "", newError(CodeThrottled, "")
+		case v == guard.JustLocked:
+			// The failure that reaches the limit still answers 401; the lock
+			// shows from the next request on.
 			h.withFunction(h.log.Warn()).Str("event", "access_key_locked").Str("access_key", key.ID).
-				Str("user", key.User).Dur("for", LockoutDuration).Msg("access key locked after repeated bad signatures")
+				Str("source", gk.Source).Str("user", key.User).Dur("for", LockoutDuration).
+				Msg("access key locked after repeated bad signatures")
 		}
 		return "", authError("verify aksk signature fail")
 	}
-	h.lockout.succeed(key.ID)
-	if d := now.Sub(t); d > MaxClockSkew || d < -MaxClockSkew {
+	d := now.Sub(t)
+	if d > MaxClockSkew || d < -MaxClockSkew {
+		// A correctly signed but stale request proves only that someone once
+		// held it: it leaves the count alone, or one captured request would
+		// keep the key from ever locking.
 		return "", authError("the request date is more than 15 minutes from the server's time")
+	}
+	// The signature is the request's nonce: it is refused again until its date
+	// leaves the window. Admitting it clears the key's count: only a request
+	// that passed every check does.
+	v, err := h.guard.Admit(ctx, gk, "iam:"+key.ID+":"+want, MaxClockSkew-d+time.Second)
+	switch {
+	case err != nil:
+		return "", guardError(err)
+	case v == guard.Locked:
+		return "", newError(CodeThrottled, "")
+	case v == guard.Replayed:
+		return "", authError("the request was already used (a replay)")
 	}
 	return key.User, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"chpass/shared/guard/guardtest"
 	"chpass/shared/iamapi"
 )
 
@@ -163,6 +164,29 @@ func TestLockout(t *testing.T) {
 			}
 		}
 	})
+	// A correctly signed request that fails a later check (here its date, of any
+	// age) proves nothing now: a captured one must not keep the key from locking.
+	for _, age := range []time.Duration{-16 * time.Minute, -24 * time.Hour, 16 * time.Minute} {
+		t.Run("StaleGoodSignatureDoesNotReset"+age.String(), func(t *testing.T) {
+			e = newEnv(t)
+			for range iamapi.LockoutFailures - 1 {
+				if res := bad(); res.code != iamapi.CodeUnauthenticated {
+					t.Fatalf("bad signature: %q", res.code)
+				}
+			}
+			r := post(body(oldPW, newPW))
+			signRequest(t, r, akID, akSecret, e.now.Add(age))
+			if res := e.do(t, r); res.code != iamapi.CodeUnauthenticated {
+				t.Fatalf("stale request: %q, want %s", res.code, iamapi.CodeUnauthenticated)
+			}
+			if res := bad(); res.code != iamapi.CodeUnauthenticated {
+				t.Fatalf("fifth bad signature: %q", res.code)
+			}
+			if res := good(); res.code != iamapi.CodeThrottled {
+				t.Fatalf("after 4 bad, 1 stale and 1 bad: %q, want %s (the stale request reset the count)", res.code, iamapi.CodeThrottled)
+			}
+		})
+	}
 	e = newEnv(t)
 	t.Run("LockedAfterFive", func(t *testing.T) {
 		for i := range iamapi.LockoutFailures {
@@ -199,4 +223,63 @@ func TestLockout(t *testing.T) {
 			t.Fatalf("after 20 concurrent bad signatures: %q, want %s", res.code, iamapi.CodeThrottled)
 		}
 	})
+}
+
+func TestReplayRefused(t *testing.T) {
+	e := newEnv(t)
+	r := signed(t, body(oldPW, newPW))
+	replay := withBody(r, body(oldPW, newPW))
+	if res := e.do(t, r); res.code != "" {
+		t.Fatalf("first: %q", res.code)
+	}
+	if res := e.do(t, replay); res.code != iamapi.CodeUnauthenticated || !strings.Contains(res.msg, "replay") {
+		t.Fatalf("the same signed request again: %q %q, want %s (a replay)", res.code, res.msg, iamapi.CodeUnauthenticated)
+	}
+}
+
+func TestLockoutPerSource(t *testing.T) {
+	e := newEnv(t)
+	from := func(addr, secret string) result {
+		r := post(body(oldPW, newPW))
+		r.RemoteAddr = addr
+		signRequest(t, r, akID, secret, e.now)
+		return e.do(t, r)
+	}
+	for range iamapi.LockoutFailures {
+		if res := from("198.51.100.66:4000", "wrong-"+akSecret); res.code != iamapi.CodeUnauthenticated {
+			t.Fatalf("bad signature: %q", res.code)
+		}
+	}
+	if res := from("198.51.100.66:4001", akSecret); res.code != iamapi.CodeThrottled {
+		t.Fatalf("from the address that failed: %q, want %s", res.code, iamapi.CodeThrottled)
+	}
+	// Someone who knows only the key's id locks it out from their own address,
+	// not from its owner's.
+	if res := from("192.0.2.10:4000", akSecret); res.code != "" {
+		t.Fatalf("from another address: %q, want success", res.code)
+	}
+}
+
+func TestGuardUnavailable(t *testing.T) {
+	down := &guardtest.Unavailable{}
+	e := newEnv(t, func(o *iamapi.Options, _ *fakeDir) { o.Guard = down })
+	for _, tt := range []struct {
+		name   string
+		secret string
+	}{{"GoodSignature", akSecret}, {"BadSignature", "wrong-" + akSecret}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := post(body(oldPW, newPW))
+			signRequest(t, r, akID, tt.secret, e.now)
+			res := e.do(t, r)
+			if res.code != iamapi.CodeUnavailable || res.status != http.StatusServiceUnavailable {
+				t.Fatalf("shared state down: %q %d, want %s 503", res.code, res.status, iamapi.CodeUnavailable)
+			}
+			if e.dir.calls != 0 || e.dir.password(user) != oldPW {
+				t.Fatal("the directory was reached while the shared state was down")
+			}
+		})
+	}
+	if down.Calls.Load() != 2 {
+		t.Errorf("%d calls to the store, want 2", down.Calls.Load())
+	}
 }

@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"chpass/shared/guard"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,9 +79,9 @@ func FuzzParseSignature(f *testing.F) {
 	f.Fuzz(func(t *testing.T, authz, path string) {
 		parseSignature(authz)
 		h := &Handler{
-			keys:    map[string]AccessKey{"AK": {ID: "AK", Secret: "secret-0123456789", User: "alice"}},
-			lockout: newLockout(),
-			now:     func() time.Time { return now },
+			keys:  map[string]AccessKey{"AK": {ID: "AK", Secret: "secret-0123456789", User: "alice"}},
+			guard: &guard.Memory{Now: func() time.Time { return now }},
+			now:   func() time.Time { return now },
 		}
 		user, err := h.verifySignature(signedReq(path), body, authz)
 		// Spacing may differ; the key, the signed headers, the signature and the

@@ -36,6 +36,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chpass/shared/gateway"
+	"chpass/shared/guard"
 	"chpass/shared/password"
 )
 
@@ -86,8 +87,11 @@ type Options struct {
 	Tokens     TokenConfig
 	Gateway    GatewayConfig
 	Logger     zerolog.Logger
-	Now        func() time.Time // for tests; default time.Now
-	Function   string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
+	// Guard keeps used signatures and bad-signature counts; default a
+	// guard.Memory (one process). Give every instance the same shared store.
+	Guard    Guard
+	Now      func() time.Time // for tests; default time.Now
+	Function string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
 }
 
 // Handler is the IAM v5 HTTP surface. It is safe for concurrent use.
@@ -101,7 +105,7 @@ type Handler struct {
 	now      func() time.Time
 	function string
 	validate *validator.Validate
-	lockout  *lockout
+	guard    Guard
 }
 
 // New validates opts and returns the handler.
@@ -136,6 +140,10 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	p := opts.Service.Policy()
+	g := opts.Guard
+	if g == nil {
+		g = &guard.Memory{Now: now}
+	}
 	return &Handler{
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
@@ -148,7 +156,7 @@ func New(opts Options) (*Handler, error) {
 		now:      now,
 		function: opts.Function,
 		validate: newRequestValidator(),
-		lockout:  newLockout(),
+		guard:    g,
 	}, nil
 }
 

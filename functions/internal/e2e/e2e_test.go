@@ -88,7 +88,7 @@ func loopSteps(tb testing.TB, fn string, p platform) []step {
 		tb.Fatalf("%s has no signed sample event for %s", fn, p.name)
 	}
 	stale := want{status: http.StatusUnauthorized, code: iamapi.CodeUnauthenticated}
-	replayed := want{status: http.StatusBadRequest, code: iamapi.CodeWrongPassword} // the old password changed
+	replayed := want{status: http.StatusUnauthorized, code: iamapi.CodeUnauthenticated} // the signature was used already
 	if fn == "modify-user-passwords" {
 		stale = want{status: http.StatusBadRequest, code: ehpcapi.CodeTimestampExpired}
 		replayed = want{status: http.StatusBadRequest, code: ehpcapi.CodeSignatureNonceUsed}

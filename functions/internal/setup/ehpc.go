@@ -68,6 +68,27 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 		Logger:       a.Logger,
 		Now:          a.Now,
 	}
+	shared, err := a.Shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if shared != nil {
+		opts.Guard = shared
+	}
+	if async == LocalAsync && shared != nil {
+		// Tasks in Redis are shared by every local server on it: each claims
+		// under a name of its own, and takes over a dead one's task once its
+		// lease has run out.
+		key, err := c.TaskKey()
+		if err != nil {
+			return nil, err
+		}
+		if key == nil {
+			return nil, fmt.Errorf("tasks.key: required for Async batches")
+		}
+		opts.Tasks, opts.TaskKey, opts.TaskLease = shared.Tasks(), key, c.Tasks.Lease
+		return ehpcapi.New(opts)
+	}
 	if async == LocalAsync {
 		key, err := c.TaskKey()
 		if err != nil {

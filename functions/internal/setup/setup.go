@@ -18,8 +18,10 @@ import (
 
 	"chpass/shared/config"
 	"chpass/shared/embedded"
+	"chpass/shared/guard"
 	"chpass/shared/iamapi"
 	"chpass/shared/password"
+	"chpass/shared/redis"
 )
 
 // App holds a loaded configuration and the directories built from it. It opens
@@ -33,6 +35,7 @@ type App struct {
 
 	mu      sync.Mutex
 	store   *embedded.Store
+	shared  *redis.Store
 	dirs    map[string]password.Directory
 	closers []io.Closer
 }
@@ -83,7 +86,7 @@ func (a *App) Close() error {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i].Close())
 	}
-	a.closers, a.store, a.dirs = nil, nil, map[string]password.Directory{}
+	a.closers, a.store, a.shared, a.dirs = nil, nil, nil, map[string]password.Directory{}
 	return errors.Join(errs...)
 }
 
@@ -207,14 +210,25 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return iamapi.New(iamapi.Options{
+	shared, err := a.Shared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if shared != nil && c.Redis.UserLockout {
+		dir = password.WithLockout(dir, shared.Users(guard.Limits{Failures: c.Store.MaxFailures, Lock: c.Store.Lockout}))
+	}
+	opts := iamapi.Options{
 		Service:    password.NewService(c.Policy, dir),
 		AccessKeys: keys,
 		Tokens:     tokens,
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
 		Logger:     a.Logger,
 		Now:        a.Now,
-	})
+	}
+	if shared != nil {
+		opts.Guard = shared
+	}
+	return iamapi.New(opts)
 }
 
 func tokenConfig(t config.Tokens) (iamapi.TokenConfig, error) {

@@ -1,0 +1,45 @@
+package setup
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"chpass/shared/guard"
+	"chpass/shared/redis"
+)
+
+// Shared returns the Redis store that every instance shares when redis.address
+// is set, opened once; nil otherwise, and then each surface keeps its state in
+// memory (guard.Memory): per process, forgotten at restart. A Redis that does
+// not answer at start is logged, not fatal: requests then answer 503 until it
+// does, and never fall back to per-instance state.
+func (a *App) Shared(ctx context.Context) (*redis.Store, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.shared != nil || a.Config.Redis.Address == "" {
+		return a.shared, nil
+	}
+	r := a.Config.Redis
+	s, err := redis.Open(redis.Config{
+		Address:     r.Address,
+		CAFile:      r.CAFile,
+		ServerName:  r.ServerName,
+		Username:    r.Username.Reveal(),
+		Password:    r.Password.Reveal(),
+		KeyPrefix:   r.KeyPrefix,
+		DialTimeout: r.DialTimeout,
+		Timeout:     r.Timeout,
+	}, guard.DefaultLimits)
+	if err != nil {
+		return nil, fmt.Errorf("redis.address: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.Ping(pctx); err != nil {
+		a.Logger.Error().Err(err).Str("event", "redis_unavailable").Msg("Redis does not answer: signed requests answer 503 until it does")
+	}
+	a.shared = s
+	a.closers = append(a.closers, s)
+	return s, nil
+}

@@ -1,0 +1,295 @@
+// Package redis keeps chpass's shared state in Redis (Amazon ElastiCache or
+// MemoryDB, ApsaraDB for Redis or Tair) through go-redis, so that every
+// instance of a function sees the same state: the guard's used nonces and
+// bad-signature lockouts, each one atomic Lua script, one round trip.
+//
+// Every failure of Redis is reported wrapped in guard.ErrUnavailable, and a
+// failed call changes nothing that the caller relies on: the surfaces answer
+// 503 and never fall back to per-instance state. Commands are not retried: a
+// script that ran but whose answer was lost would, run again, refuse its own
+// request as a replay.
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"chpass/shared/guard"
+)
+
+// Config says how to reach Redis.
+type Config struct {
+	// Address is rediss://host:port[/db] (TLS), or host:port (TLS too), or
+	// redis://host:port[/db] (plain TCP, allowed only on a loopback address).
+	// A user or password in the address is refused: they belong in Username and
+	// Password, which may be secret references.
+	Address string
+	// CAFile is a PEM file of the CAs that sign the server's certificate; empty
+	// uses the system's roots (ElastiCache and ApsaraDB use public CAs).
+	CAFile string
+	// ServerName is the name the certificate must carry; default the address's host.
+	ServerName string
+	// Username is the ACL user (Redis 6+); empty authenticates as "default"
+	// with Password alone (requirepass, or ElastiCache's AUTH token).
+	Username string
+	Password string
+	// KeyPrefix starts every key; default "chpass:".
+	KeyPrefix string
+	// DialTimeout bounds a connection's setup (TCP, TLS, AUTH); default 2s.
+	DialTimeout time.Duration
+	// Timeout bounds each command's read and write; default 500ms.
+	Timeout time.Duration
+	// PoolSize is the most connections kept open; default go-redis's (10 per CPU).
+	PoolSize int
+}
+
+// Store is the shared state on Redis. It is safe for concurrent use.
+type Store struct {
+	c      *goredis.Client
+	prefix string
+	limits guard.Limits
+}
+
+var _ guard.Store = (*Store)(nil)
+
+// Open returns a Store for cfg, locking keys by limits (zero fields take
+// guard.DefaultLimits). It does not connect; Ping does.
+func Open(cfg Config, limits guard.Limits) (*Store, error) {
+	opts, err := options(cfg)
+	if err != nil {
+		return nil, err
+	}
+	prefix := cfg.KeyPrefix
+	if prefix == "" {
+		prefix = "chpass:"
+	}
+	return &Store{c: goredis.NewClient(opts), prefix: prefix, limits: limits.WithDefaults()}, nil
+}
+
+// quiet is go-redis's logger: its failures reach the caller as errors, which
+// the surfaces log in their own lines; nothing goes to stderr by itself.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { goredis.SetLogger(quiet{}) }
+
+func options(cfg Config) (*goredis.Options, error) {
+	addr := cfg.Address
+	useTLS := true
+	db := 0
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return nil, errors.New("redis: the address is not rediss://host:port[/db]")
+		}
+		switch u.Scheme {
+		case "rediss":
+		case "redis":
+			useTLS = false
+		default:
+			return nil, fmt.Errorf("redis: the address's scheme must be rediss (or redis on loopback), not %q", u.Scheme)
+		}
+		if u.User != nil {
+			return nil, errors.New("redis: the address must not hold a user or password: set username and password")
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return nil, errors.New("redis: the address must not have a query or fragment")
+		}
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				return nil, errors.New("redis: the address's path must be a database number")
+			}
+			db = n
+		}
+		addr = u.Host
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" {
+		return nil, errors.New("redis: the address must name a host and a port")
+	}
+	if !useTLS {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, errors.New("redis: plain redis:// is allowed only on a loopback address; use rediss:// (TLS)")
+		}
+	}
+	o := &goredis.Options{
+		Addr:         addr,
+		DB:           db,
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		DialTimeout:  def(cfg.DialTimeout, 2*time.Second),
+		ReadTimeout:  def(cfg.Timeout, 500*time.Millisecond),
+		WriteTimeout: def(cfg.Timeout, 500*time.Millisecond),
+		PoolTimeout:  def(cfg.Timeout, 500*time.Millisecond) + def(cfg.DialTimeout, 2*time.Second),
+		PoolSize:     cfg.PoolSize,
+		MaxRetries:   -1, // never run a script twice: see the package comment
+		// No CLIENT SETINFO at connect: older and some managed servers refuse it.
+		DisableIdentity: true,
+	}
+	if useTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+		if tc.ServerName == "" {
+			tc.ServerName = host
+		}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("redis: ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, errors.New("redis: ca_file holds no PEM certificate")
+			}
+			tc.RootCAs = pool
+		}
+		o.TLSConfig = tc
+	}
+	return o, nil
+}
+
+func def(d, v time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return v
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.c.Close() }
+
+// Ping checks that Redis answers and accepts the credentials.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return unavailable("Ping", err)
+	}
+	return nil
+}
+
+// unavailable wraps a failure of Redis. go-redis's errors name the address and
+// the server's reply, never the password.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("redis.%s: %w: %v", op, guard.ErrUnavailable, err)
+}
+
+// keys of a guard.Key: the scope in braces is the hash tag, so that a script's
+// keys share one slot on a cluster.
+func (s *Store) guardKeys(k guard.Key) (lock, fails string) {
+	base := s.prefix + "g:{" + k.Scope + "}:"
+	return base + "l:" + k.Source, base + "f:" + k.Source
+}
+
+// nonceKey holds a digest of the nonce, never the nonce: the IAM surface's
+// nonce is the request's signature.
+func (s *Store) nonceKey(k guard.Key, nonce string) string {
+	sum := sha256.Sum256([]byte(nonce))
+	return s.prefix + "g:{" + k.Scope + "}:n:" + hex.EncodeToString(sum[:16])
+}
+
+// admitScript: KEYS lock, fails, nonce; ARGV ttl in ms. Returns a guard.Verdict.
+var admitScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return 2 end
+redis.call('DEL', KEYS[2])
+return 1
+`)
+
+// failScript: KEYS lock, fails; ARGV failures, lock ms, window ms. Returns a guard.Verdict.
+var failScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end
+local n = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if n >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+  redis.call('DEL', KEYS[2])
+  return 5
+end
+return 4
+`)
+
+// Admit implements guard.Store.
+func (s *Store) Admit(ctx context.Context, k guard.Key, nonce string, ttl time.Duration) (guard.Verdict, error) {
+	lock, fails := s.guardKeys(k)
+	ms := max(ttl.Milliseconds(), 1)
+	v, err := admitScript.Run(ctx, s.c, []string{lock, fails, s.nonceKey(k, nonce)}, ms).Int()
+	if err != nil {
+		return 0, unavailable("Admit", err)
+	}
+	return guard.Verdict(v), nil
+}
+
+// Fail implements guard.Store.
+func (s *Store) Fail(ctx context.Context, k guard.Key) (guard.Verdict, error) {
+	lock, fails := s.guardKeys(k)
+	v, err := failScript.Run(ctx, s.c, []string{lock, fails},
+		s.limits.Failures, s.limits.Lock.Milliseconds(), s.limits.Window.Milliseconds()).Int()
+	if err != nil {
+		return 0, unavailable("Fail", err)
+	}
+	return guard.Verdict(v), nil
+}
+
+// DefaultLimits returns guard.DefaultLimits.
+func DefaultLimits() guard.Limits { return guard.DefaultLimits }
+
+// Users returns the per-user lockout counter over the same connections:
+// limits.Failures wrong old passwords lock a user for limits.Lock.
+func (s *Store) Users(limits guard.Limits) Users {
+	return Users{s: s, limits: limits.WithDefaults()}
+}
+
+// Users counts wrong old passwords per user (password.UserCounter), shared by
+// every instance, for directories without a lockout of their own.
+type Users struct {
+	s      *Store
+	limits guard.Limits
+}
+
+func (u Users) key(name string) guard.Key {
+	sum := sha256.Sum256([]byte(name))
+	return guard.Key{Scope: "user:" + hex.EncodeToString(sum[:16])}
+}
+
+// UserLocked implements password.UserCounter.
+func (u Users) UserLocked(ctx context.Context, name string) (bool, error) {
+	lock, _ := u.s.guardKeys(u.key(name))
+	n, err := u.s.c.Exists(ctx, lock).Result()
+	if err != nil {
+		return false, unavailable("UserLocked", err)
+	}
+	return n == 1, nil
+}
+
+// UserFailed implements password.UserCounter.
+func (u Users) UserFailed(ctx context.Context, name string) error {
+	lock, fails := u.s.guardKeys(u.key(name))
+	err := failScript.Run(ctx, u.s.c, []string{lock, fails},
+		u.limits.Failures, u.limits.Lock.Milliseconds(), u.limits.Window.Milliseconds()).Err()
+	if err != nil {
+		return unavailable("UserFailed", err)
+	}
+	return nil
+}
+
+// UserSucceeded implements password.UserCounter.
+func (u Users) UserSucceeded(ctx context.Context, name string) error {
+	_, fails := u.s.guardKeys(u.key(name))
+	if err := u.s.c.Del(ctx, fails).Err(); err != nil {
+		return unavailable("UserSucceeded", err)
+	}
+	return nil
+}
