@@ -84,20 +84,30 @@ type AccessKey struct {
 	Clusters []string `yaml:"clusters" validate:"dive,required"`
 }
 
-// Tokens configures the verification of bearer JWTs.
+// Tokens configures the verification of bearer JWTs: with offline keys
+// (hs256_secret, public_key_files, jwks_file) when any is set, else, with issuer
+// alone, with the keys an OpenID Connect provider publishes (discovery).
 type Tokens struct {
-	Issuer         string        `yaml:"issuer"`
-	Audience       string        `yaml:"audience"`
-	UserClaim      string        `yaml:"user_claim"`
-	HS256Secret    Secret        `yaml:"hs256_secret"`
-	PublicKeyFiles []string      `yaml:"public_key_files" validate:"dive,file"`
-	JWKSFile       string        `yaml:"jwks_file" validate:"omitempty,file"`
-	Leeway         time.Duration `yaml:"leeway" validate:"min=0,max=10m"`
+	Issuer          string        `yaml:"issuer" validate:"omitempty,url"`
+	Audience        string        `yaml:"audience"`
+	AuthorizedParty string        `yaml:"authorized_party"`
+	UserClaim       string        `yaml:"user_claim"`
+	HS256Secret     Secret        `yaml:"hs256_secret"`
+	PublicKeyFiles  []string      `yaml:"public_key_files" validate:"dive,file"`
+	JWKSFile        string        `yaml:"jwks_file" validate:"omitempty,file"`
+	Leeway          time.Duration `yaml:"leeway" validate:"min=0,max=10m"`
+	FetchTimeout    time.Duration `yaml:"fetch_timeout" validate:"min=0,max=10s"`
+	RefetchInterval time.Duration `yaml:"refetch_interval" validate:"min=0,max=1h"`
 }
 
-// Enabled reports whether any token key is configured.
+// Enabled reports whether tokens are accepted: a key or an issuer to discover.
 func (t Tokens) Enabled() bool {
-	return !t.HS256Secret.IsZero() || len(t.PublicKeyFiles) > 0 || t.JWKSFile != ""
+	return !t.HS256Secret.IsZero() || len(t.PublicKeyFiles) > 0 || t.JWKSFile != "" || t.Issuer != ""
+}
+
+// Discovery reports whether the keys are found by OpenID Connect discovery.
+func (t Tokens) Discovery() bool {
+	return t.Issuer != "" && t.HS256Secret.IsZero() && len(t.PublicKeyFiles) == 0 && t.JWKSFile == ""
 }
 
 // Gateway says whether an API gateway's authorizer, as the platform event reports

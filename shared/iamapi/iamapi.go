@@ -58,15 +58,26 @@ type AccessKey struct {
 	ID, Secret, User string
 }
 
-// TokenConfig says which bearer tokens are accepted.
+// TokenConfig says which bearer tokens are accepted: those signed by the offline
+// keys (HS256Secret, PublicKeyPEMs, JWKS) when any is set, else, when only Issuer
+// is set, those signed by the keys the issuer publishes, found by OpenID Connect
+// discovery (Issuer + "/.well-known/openid-configuration", then its jwks_uri).
 type TokenConfig struct {
-	Issuer        string        // required iss when set
-	Audience      string        // required aud when set
-	UserClaim     string        // the claim naming the user; default "sub"
-	HS256Secret   string        // HMAC key, at least 32 bytes (may be empty)
-	PublicKeyPEMs []string      // RSA/EC public keys, PEM text
-	JWKS          []byte        // a JWKS document (RSA and EC keys, selected by kid)
-	Leeway        time.Duration // clock skew allowed; default 30s
+	Issuer          string        // required iss when set; alone, the provider to discover
+	Audience        string        // required aud when set
+	AuthorizedParty string        // required azp (or client_id) when set
+	UserClaim       string        // the claim naming the user; default "sub"
+	HS256Secret     string        // HMAC key, at least 32 bytes (may be empty)
+	PublicKeyPEMs   []string      // RSA/EC public keys, PEM text
+	JWKS            []byte        // a JWKS document (RSA and EC keys, selected by kid)
+	Leeway          time.Duration // clock skew allowed; default 30s
+	// FetchTimeout bounds one discovery or key set fetch; default DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// RefetchInterval is the least time between two key set fetches caused by
+	// tokens naming a kid not held; default DefaultRefetchInterval.
+	RefetchInterval time.Duration
+	// HTTPClient fetches the provider's documents; default a client with FetchTimeout.
+	HTTPClient *http.Client
 }
 
 // GatewayConfig says whether to trust the platform's authorizer context
@@ -95,7 +106,7 @@ type Handler struct {
 	svc      *password.Service
 	policy   password.Policy
 	keys     map[string]AccessKey
-	tokens   *tokenVerifier
+	tokens   tokenChecker
 	gw       GatewayConfig
 	log      zerolog.Logger
 	now      func() time.Time
@@ -131,7 +142,7 @@ func New(opts Options) (*Handler, error) {
 		}
 		keys[k.ID] = k
 	}
-	tv, err := newTokenVerifier(opts.Tokens, now)
+	tv, err := newTokenChecker(opts.Tokens, now)
 	if err != nil {
 		return nil, err
 	}

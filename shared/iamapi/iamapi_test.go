@@ -93,6 +93,11 @@ func scenarios() []scenario {
 		{name: "Unavailable", code: iamapi.CodeUnavailable,
 			mods: []func(*iamapi.Options, *fakeDir){dirErr(password.Wrap(password.EUNAVAILABLE, errors.New("dial tcp: refused"), "The directory is unavailable."))},
 			req:  tok(body(oldPW, newPW))},
+		{name: "ProviderUnavailable", code: iamapi.CodeProviderUnavailable,
+			mods: []func(*iamapi.Options, *fakeDir){func(o *iamapi.Options, _ *fakeDir) {
+				o.Tokens = iamapi.TokenConfig{Issuer: "http://127.0.0.1:1/realms/gone"} // nothing listens on port 1
+			}},
+			req: tok(body(oldPW, newPW))},
 		{name: "Internal", code: iamapi.CodeInternal,
 			mods: []func(*iamapi.Options, *fakeDir){dirErr(errors.New("unexpected"))},
 			req:  tok(body(oldPW, newPW))},

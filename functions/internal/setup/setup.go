@@ -190,11 +190,14 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 
 func tokenConfig(t config.Tokens) (iamapi.TokenConfig, error) {
 	tc := iamapi.TokenConfig{
-		Issuer:      t.Issuer,
-		Audience:    t.Audience,
-		UserClaim:   t.UserClaim,
-		HS256Secret: t.HS256Secret.Reveal(),
-		Leeway:      t.Leeway,
+		Issuer:          t.Issuer,
+		Audience:        t.Audience,
+		AuthorizedParty: t.AuthorizedParty,
+		UserClaim:       t.UserClaim,
+		HS256Secret:     t.HS256Secret.Reveal(),
+		Leeway:          t.Leeway,
+		FetchTimeout:    t.FetchTimeout,
+		RefetchInterval: t.RefetchInterval,
 	}
 	for _, f := range t.PublicKeyFiles {
 		b, err := os.ReadFile(f)
