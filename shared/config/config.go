@@ -40,6 +40,7 @@ type Config struct {
 	AccessKeysFrom Secret               `yaml:"access_keys_from"`
 	Tokens         Tokens               `yaml:"tokens"`
 	Gateway        Gateway              `yaml:"gateway"`
+	CORS           CORS                 `yaml:"cors"`
 	Directories    map[string]Directory `yaml:"directories" validate:"dive"`
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
@@ -108,6 +109,14 @@ func (t Tokens) Enabled() bool {
 // Discovery reports whether the keys are found by OpenID Connect discovery.
 func (t Tokens) Discovery() bool {
 	return t.Issuer != "" && t.HS256Secret.IsZero() && len(t.PublicKeyFiles) == 0 && t.JWKSFile == ""
+}
+
+// CORS lists the browser origins that may call caller-password (never the
+// E-HPC API). "*" stands alone and never with allow_credentials.
+type CORS struct {
+	AllowedOrigins   []string      `yaml:"allowed_origins" validate:"dive,required"`
+	AllowCredentials bool          `yaml:"allow_credentials"`
+	MaxAge           time.Duration `yaml:"max_age" validate:"min=0,max=24h"`
 }
 
 // Gateway says whether an API gateway's authorizer, as the platform event reports

@@ -96,6 +96,7 @@ type Options struct {
 	AccessKeys []AccessKey
 	Tokens     TokenConfig
 	Gateway    GatewayConfig
+	CORS       CORSConfig
 	Logger     zerolog.Logger
 	Now        func() time.Time // for tests; default time.Now
 	Function   string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
@@ -113,6 +114,7 @@ type Handler struct {
 	function string
 	validate *validator.Validate
 	lockout  *lockout
+	cors     *cors
 }
 
 // New validates opts and returns the handler.
@@ -146,8 +148,13 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	cors, err := newCORS(opts.CORS)
+	if err != nil {
+		return nil, err
+	}
 	p := opts.Service.Policy()
 	return &Handler{
+		cors: cors,
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
 		svc:      password.NewService(p, tapDirectory{opts.Service.Directory()}),
@@ -203,6 +210,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var err *apiError
+	if h.preflight(w, r, x) {
+		h.logRequest(x, start)
+		return
+	}
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case ChangePath:
 		x.route = ChangePath

@@ -183,6 +183,7 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		AccessKeys: keys,
 		Tokens:     tokens,
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
+		CORS:       iamapi.CORSConfig{AllowedOrigins: c.CORS.AllowedOrigins, AllowCredentials: c.CORS.AllowCredentials, MaxAge: c.CORS.MaxAge},
 		Logger:     a.Logger,
 		Now:        a.Now,
 	})

@@ -26,6 +26,7 @@ var samParams = map[string]string{
 	"AdminKeysSecretArn":         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/admin-keys-StUvWx",
 	"TokenSecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
 	"TokenIssuer":                "https://idp.example.org",
+	"AllowedOrigins":             "https://portal.example.org",
 	"SecretsKmsKeyArn":           "",
 	"ClusterId":                  "ehpc-hz-0123456789",
 	"LogRetentionInDays":         "90",
@@ -262,8 +263,10 @@ func TestSAMConfiguration(t *testing.T) {
 				}
 				switch fn.Dir {
 				case "caller-password":
-					if cfg.SelfService.Directory != "corp" || cfg.Tokens.Enabled() != (params["TokenSecretArn"] != "") {
-						t.Fatalf("self_service %+v, tokens enabled %v", cfg.SelfService, cfg.Tokens.Enabled())
+					// An issuer without a token secret is an OpenID Connect provider to discover.
+					if cfg.SelfService.Directory != "corp" || cfg.Tokens.Enabled() != (params["TokenSecretArn"] != "" || params["TokenIssuer"] != "") ||
+						cfg.Tokens.Discovery() != (params["TokenSecretArn"] == "" && params["TokenIssuer"] != "") {
+						t.Fatalf("self_service %+v, tokens enabled %v, discovery %v", cfg.SelfService, cfg.Tokens.Enabled(), cfg.Tokens.Discovery())
 					}
 				case "modify-user-passwords":
 					if cl, ok := cfg.Clusters[params["ClusterId"]]; !ok || cl.Directory != "corp" {
@@ -376,5 +379,41 @@ func TestSAMParameters(t *testing.T) {
 				t.Fatalf("%s=%q is allowed", tt.name, tt.value)
 			}
 		})
+	}
+}
+
+// TestSAMCORSOnlyOnPortalApi: the portals' CORS configuration is on
+// caller-password's own HTTP API, from AllowedOrigins, never with credentials,
+// and the E-HPC API has none.
+func TestSAMCORSOnlyOnPortalApi(t *testing.T) {
+	tmpl := readYAML(t, "template.yaml")
+	if c := path(tmpl, "Resources", "Api", "Properties", "CorsConfiguration"); c != nil {
+		t.Error("the E-HPC HTTP API has a CorsConfiguration")
+	}
+	c := path(tmpl, "Resources", "PortalApi", "Properties", "CorsConfiguration")
+	if c == nil || c.Tag != "!If" || len(c.Content) != 3 {
+		t.Fatal("PortalApi has no CorsConfiguration conditional on AllowedOrigins")
+	}
+	cfg := c.Content[1]
+	if o := child(cfg, "AllowOrigins"); o == nil || o.Tag != "!Ref" || o.Value != "AllowedOrigins" {
+		t.Error("AllowOrigins is not !Ref AllowedOrigins")
+	}
+	if cr := child(cfg, "AllowCredentials"); cr == nil || cr.Value != "false" {
+		t.Error("AllowCredentials is not false")
+	}
+	for _, fn := range samFunctions(t, tmpl) {
+		for _, ev := range []string{"ChangePassword", "PasswordPolicy", "RpcGet", "RpcPost"} {
+			id := path(fn.Node, "Events", ev, "Properties", "ApiId")
+			if id == nil {
+				continue
+			}
+			want := "Api"
+			if fn.Dir == "caller-password" {
+				want = "PortalApi"
+			}
+			if id.Value != want {
+				t.Errorf("%s event %s is on %s, want %s", fn.Dir, ev, id.Value, want)
+			}
+		}
 	}
 }
