@@ -41,6 +41,7 @@ type Config struct {
 	Tokens         Tokens               `yaml:"tokens"`
 	Gateway        Gateway              `yaml:"gateway"`
 	CORS           CORS                 `yaml:"cors"`
+	Events         Events               `yaml:"events"`
 	Directories    map[string]Directory `yaml:"directories" validate:"dive"`
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
@@ -117,6 +118,29 @@ type CORS struct {
 	AllowedOrigins   []string      `yaml:"allowed_origins" validate:"dive,required"`
 	AllowCredentials bool          `yaml:"allow_credentials"`
 	MaxAge           time.Duration `yaml:"max_age" validate:"min=0,max=24h"`
+}
+
+// Events says where change events go: none, or any of an EventBridge bus and a
+// signed webhook.
+type Events struct {
+	// Timeout is the most publishing may add to a change; default 2s.
+	Timeout     time.Duration      `yaml:"timeout" validate:"min=0,max=10s"`
+	EventBridge *EventBridgeEvents `yaml:"eventbridge"`
+	Webhook     *WebhookEvents     `yaml:"webhook"`
+}
+
+// EventBridgeEvents puts events on an Amazon EventBridge bus (AWS builds only).
+type EventBridgeEvents struct {
+	Bus    string `yaml:"bus" validate:"required"`
+	Region string `yaml:"region"`
+}
+
+// WebhookEvents posts events, HMAC-SHA256 signed, to an HTTPS URL (also Alibaba
+// Cloud EventBridge's HTTPS event source).
+type WebhookEvents struct {
+	URL         string `yaml:"url" validate:"required,url"`
+	Secret      Secret `yaml:"secret" validate:"secret"`
+	MaxAttempts int    `yaml:"max_attempts" validate:"min=0,max=10"`
 }
 
 // Gateway says whether an API gateway's authorizer, as the platform event reports
@@ -312,6 +336,11 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 	}
 	if err := resolve(ctx, "tokens.hs256_secret", &cfg.Tokens.HS256Secret, rs); err != nil {
 		return err
+	}
+	if w := cfg.Events.Webhook; w != nil {
+		if err := resolve(ctx, "events.webhook.secret", &w.Secret, rs); err != nil {
+			return err
+		}
 	}
 	for _, name := range sortedKeys(cfg.Directories) {
 		d := cfg.Directories[name]

@@ -126,7 +126,7 @@ func (h *Handler) modifyUserPasswords(ctx context.Context, c *call, key AccessKe
 	}
 	ctx, cancel := h.deadline(ctx)
 	defer cancel()
-	results := cl.Service.ResetAll(ctx, users, h.opts.Concurrency)
+	results := cl.Service.ResetAll(c.origin(ctx, ""), users, h.opts.Concurrency)
 	rs := outcomes(results)
 	h.audit(c, "", rs)
 	if err := batchError(rs); err != nil {

@@ -243,7 +243,7 @@ func (h *Handler) runTask(ctx context.Context, t Task) error {
 	step := h.opts.Concurrency
 	for len(todo) > 0 {
 		chunk := todo[:min(step, len(todo))]
-		results := cl.Service.ResetAll(ctx, chunk, h.opts.Concurrency)
+		results := cl.Service.ResetAll(c.origin(ctx, t.ID), chunk, h.opts.Concurrency)
 		var recorded []password.ResetResult
 		for _, r := range results {
 			if ctx.Err() != nil && password.ErrorCode(r.Err) == password.ECANCELED {

@@ -157,7 +157,7 @@ func New(opts Options) (*Handler, error) {
 		cors: cors,
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
-		svc:      password.NewService(p, tapDirectory{opts.Service.Directory()}),
+		svc:      opts.Service.WithDirectory(tapDirectory{opts.Service.Directory()}),
 		policy:   p,
 		keys:     keys,
 		tokens:   tv,
@@ -271,6 +271,7 @@ func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 	}
 	tap := &tapState{}
 	ctx := context.WithValue(r.Context(), tapKey{}, tap)
+	ctx = password.WithOrigin(ctx, password.Origin{RequestID: x.requestID, Caller: user, Auth: method, Platform: x.platform})
 	cerr := h.svc.Change(ctx, user, req.OldPassword, req.NewPassword)
 	out := fromDomain(cerr)
 	if tap.reached {

@@ -25,7 +25,11 @@ func (a *App) ModifyUserPasswords(ctx context.Context, tasks bool) (*ehpcapi.Han
 			if err != nil {
 				return nil, fmt.Errorf("clusters[%s]: %w", id, err)
 			}
-			ec.Service = password.NewService(c.ClusterPolicy(id), dir)
+			svc, err := a.withEvents(password.NewService(c.ClusterPolicy(id), dir), cl.Directory)
+			if err != nil {
+				return nil, err
+			}
+			ec.Service = svc
 			if l, ok := dir.(ehpcapi.UserLister); ok {
 				ec.Users = l
 			}

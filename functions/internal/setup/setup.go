@@ -178,8 +178,12 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	svc, err := a.withEvents(password.NewService(c.Policy, dir), c.SelfService.Directory)
+	if err != nil {
+		return nil, err
+	}
 	return iamapi.New(iamapi.Options{
-		Service:    password.NewService(c.Policy, dir),
+		Service:    svc,
 		AccessKeys: keys,
 		Tokens:     tokens,
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},

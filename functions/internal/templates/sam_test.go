@@ -27,6 +27,7 @@ var samParams = map[string]string{
 	"TokenSecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
 	"TokenIssuer":                "https://idp.example.org",
 	"AllowedOrigins":             "https://portal.example.org",
+	"EventBusArn":                "arn:aws:events:eu-west-1:123456789012:event-bus/chpass",
 	"SecretsKmsKeyArn":           "",
 	"ClusterId":                  "ehpc-hz-0123456789",
 	"LogRetentionInDays":         "90",
@@ -213,6 +214,7 @@ func TestSAMConfiguration(t *testing.T) {
 		withoutToken[k] = v
 	}
 	withoutToken["TokenSecretArn"] = ""
+	withoutToken["EventBusArn"] = ""
 	for _, params := range []map[string]string{samParams, withoutToken} {
 		for _, fn := range samFunctions(t, tmpl) {
 			name := fn.LogicalID
@@ -282,15 +284,24 @@ func TestSAMConfiguration(t *testing.T) {
 				roleID := strings.TrimSuffix(role.Value, ".Arn")
 				var readable []string
 				pols := path(tmpl, "Resources", roleID, "Properties", "Policies")
+				var putEvents []string
 				for _, pol := range pols.Content {
-					for _, st := range path(pol, "PolicyDocument", "Statement").Content {
-						v := c.eval(t, st)
+					pm, ok := c.eval(t, pol).(map[string]any) // a policy may be an !If
+					if !ok {
+						continue
+					}
+					doc, _ := pm["PolicyDocument"].(map[string]any)
+					sts, _ := doc["Statement"].([]any)
+					for _, v := range sts {
 						m, ok := v.(map[string]any)
 						if !ok {
 							continue
 						}
 						if m["Effect"] != "Allow" {
 							continue
+						}
+						if fmtList(m["Action"]) == "events:PutEvents" {
+							putEvents = append(putEvents, strings.Fields(fmtList(m["Resource"]))...)
 						}
 						if fmtList(m["Action"]) == "secretsmanager:GetSecretValue" {
 							readable = append(readable, strings.Fields(fmtList(m["Resource"]))...)
@@ -303,6 +314,14 @@ func TestSAMConfiguration(t *testing.T) {
 				slices.Sort(readable)
 				if !slices.Equal(readable, want) {
 					t.Fatalf("%s may read %v, the configuration reads %v", roleID, readable, want)
+				}
+				// Events: PutEvents on the configured bus only, and only when one is configured.
+				var bus []string
+				if eb := cfg.Events.EventBridge; eb != nil {
+					bus = []string{eb.Bus}
+				}
+				if !slices.Equal(putEvents, bus) || (params["EventBusArn"] != "" && !slices.Equal(bus, []string{params["EventBusArn"]})) {
+					t.Fatalf("%s may put events on %v; the configuration publishes to %v", roleID, putEvents, bus)
 				}
 			})
 		}
