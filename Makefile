@@ -20,7 +20,7 @@ DEMO       := functions/local/demo.yaml
 LDAP_DIR   := $(CACHE)/slapd
 export CHPASS_CONFIG ?= $(DEMO)
 
-.PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps ldap-up ldap-down clean \
+.PHONY: default fmt vet lint build build-aws build-fc package cfn-lint run invoke test bench deps ldap-deps qemu-deps chromium-deps ldap-up ldap-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
 
 default: lint build test
@@ -86,11 +86,15 @@ invoke:
 
 ## deps: what the tests need from outside Go: slapd and ldap-utils, and qemu-user-static to run the
 ## arm64 AWS binaries on another machine (installed with apt-get when root).
-deps: ldap-deps qemu-deps
+deps: ldap-deps qemu-deps chromium-deps
 	$(GO) mod download
 
 ldap-deps:
 	@bash shared/ldap/testdata/install-deps.sh
+
+## chromium-deps: Debian's chromium, for the self-service page's browser test.
+chromium-deps:
+	@bash functions/internal/setup/testdata/chromium.sh install
 
 qemu-deps:
 	@bash functions/internal/e2e/testdata/install-qemu.sh

@@ -42,6 +42,7 @@ type Config struct {
 	Gateway        Gateway              `yaml:"gateway"`
 	CORS           CORS                 `yaml:"cors"`
 	Events         Events               `yaml:"events"`
+	Page           Page                 `yaml:"page"`
 	Directories    map[string]Directory `yaml:"directories" validate:"dive"`
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
@@ -118,6 +119,17 @@ type CORS struct {
 	AllowedOrigins   []string      `yaml:"allowed_origins" validate:"dive,required"`
 	AllowCredentials bool          `yaml:"allow_credentials"`
 	MaxAge           time.Duration `yaml:"max_age" validate:"min=0,max=24h"`
+}
+
+// Page turns on caller-password's self-service page at Path (off when empty).
+// Issuer defaults to tokens.issuer.
+type Page struct {
+	Path           string   `yaml:"path"`
+	Issuer         string   `yaml:"issuer" validate:"omitempty,url"`
+	ClientID       string   `yaml:"client_id" validate:"required_with=Path"`
+	Scope          string   `yaml:"scope"`
+	Token          string   `yaml:"token" validate:"omitempty,oneof=id_token access_token"`
+	ConnectOrigins []string `yaml:"connect_origins" validate:"dive,url"`
 }
 
 // Events says where change events go: none, or any of an EventBridge bus and a

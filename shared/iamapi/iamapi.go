@@ -97,6 +97,7 @@ type Options struct {
 	Tokens     TokenConfig
 	Gateway    GatewayConfig
 	CORS       CORSConfig
+	Page       PageConfig
 	Logger     zerolog.Logger
 	Now        func() time.Time // for tests; default time.Now
 	Function   string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
@@ -115,6 +116,7 @@ type Handler struct {
 	validate *validator.Validate
 	lockout  *lockout
 	cors     *cors
+	page     *page
 }
 
 // New validates opts and returns the handler.
@@ -152,8 +154,13 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	pg, err := newPage(opts.Page, newClaimRules(opts.Tokens).userClaim)
+	if err != nil {
+		return nil, err
+	}
 	p := opts.Service.Policy()
 	return &Handler{
+		page: pg,
 		cors: cors,
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
@@ -210,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var err *apiError
-	if h.preflight(w, r, x) {
+	if h.preflight(w, r, x) || h.servePage(w, r, x) {
 		h.logRequest(x, start)
 		return
 	}

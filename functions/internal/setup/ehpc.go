@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"chpass/shared/ehpcapi"
@@ -114,6 +115,10 @@ func (a *App) Local(ctx context.Context) (http.Handler, error) {
 	go rpc.Worker(ctx, time.Second)
 	mux := http.NewServeMux()
 	mux.Handle("/v5/", iam)
+	if p := a.Config.Page.Path; p != "" {
+		mux.Handle(strings.TrimSuffix(p, "/")+"/", iam)
+		mux.Handle(strings.TrimSuffix(p, "/"), iam)
+	}
 	mux.Handle("/", rpc)
 	return mux, nil
 }

@@ -188,6 +188,7 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		Tokens:     tokens,
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
 		CORS:       iamapi.CORSConfig{AllowedOrigins: c.CORS.AllowedOrigins, AllowCredentials: c.CORS.AllowCredentials, MaxAge: c.CORS.MaxAge},
+		Page:       pageConfig(c),
 		Logger:     a.Logger,
 		Now:        a.Now,
 	})
@@ -219,4 +220,13 @@ func tokenConfig(t config.Tokens) (iamapi.TokenConfig, error) {
 		tc.JWKS = b
 	}
 	return tc, nil
+}
+
+func pageConfig(c *config.Config) iamapi.PageConfig {
+	p := c.Page
+	iss := p.Issuer
+	if iss == "" {
+		iss = c.Tokens.Issuer
+	}
+	return iamapi.PageConfig{Path: p.Path, Issuer: iss, ClientID: p.ClientID, Scope: p.Scope, Token: p.Token, ConnectOrigins: p.ConnectOrigins}
 }
