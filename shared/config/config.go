@@ -43,6 +43,7 @@ type Config struct {
 	CORS           CORS                 `yaml:"cors"`
 	Events         Events               `yaml:"events"`
 	Page           Page                 `yaml:"page"`
+	Forgotten      Forgotten            `yaml:"forgotten"`
 	Directories    map[string]Directory `yaml:"directories" validate:"dive"`
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
@@ -130,6 +131,23 @@ type Page struct {
 	Scope          string   `yaml:"scope"`
 	Token          string   `yaml:"token" validate:"omitempty,oneof=id_token access_token"`
 	ConnectOrigins []string `yaml:"connect_origins" validate:"dive,url"`
+}
+
+// Forgotten configures resets of forgotten or expired passwords; each path is
+// off unless configured.
+type Forgotten struct {
+	// IdP: a person who has just signed in at the identity provider with a
+	// strong method sets a new password without the old one (POST
+	// /v5/caller-password/reset, an admin reset of that one account).
+	IdP *ForgottenIdP `yaml:"idp"`
+}
+
+// ForgottenIdP says how recent and how strong the sign-in must be.
+type ForgottenIdP struct {
+	MaxAge         time.Duration `yaml:"max_age" validate:"required,min=1m,max=1h"`
+	AMR            []string      `yaml:"amr"`
+	ACR            []string      `yaml:"acr"`
+	PerUserPerHour int           `yaml:"per_user_per_hour" validate:"min=0,max=20"`
 }
 
 // Events says where change events go: none, or any of an EventBridge bus and a

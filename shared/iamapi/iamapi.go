@@ -22,6 +22,7 @@
 package iamapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -98,6 +99,7 @@ type Options struct {
 	Gateway    GatewayConfig
 	CORS       CORSConfig
 	Page       PageConfig
+	IdPReset   IdPResetConfig
 	Logger     zerolog.Logger
 	Now        func() time.Time // for tests; default time.Now
 	Function   string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
@@ -117,6 +119,8 @@ type Handler struct {
 	lockout  *lockout
 	cors     *cors
 	page     *page
+	idp      IdPResetConfig
+	idpLimit *hourly
 }
 
 // New validates opts and returns the handler.
@@ -160,8 +164,10 @@ func New(opts Options) (*Handler, error) {
 	}
 	p := opts.Service.Policy()
 	return &Handler{
-		page: pg,
-		cors: cors,
+		page:     pg,
+		idp:      opts.IdPReset,
+		idpLimit: &hourly{limit: cmp.Or(opts.IdPReset.PerUserPerHour, 3)},
+		cors:     cors,
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
 		svc:      opts.Service.WithDirectory(tapDirectory{opts.Service.Directory()}),
@@ -217,7 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var err *apiError
-	if h.preflight(w, r, x) || h.servePage(w, r, x) {
+	if h.preflight(w, r, x) || h.servePage(w, r, x) || h.serveReset(w, r, x) {
 		h.logRequest(x, start)
 		return
 	}

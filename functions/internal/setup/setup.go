@@ -189,6 +189,7 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
 		CORS:       iamapi.CORSConfig{AllowedOrigins: c.CORS.AllowedOrigins, AllowCredentials: c.CORS.AllowCredentials, MaxAge: c.CORS.MaxAge},
 		Page:       pageConfig(c),
+		IdPReset:   idpReset(c.Forgotten.IdP),
 		Logger:     a.Logger,
 		Now:        a.Now,
 	})
@@ -229,4 +230,11 @@ func pageConfig(c *config.Config) iamapi.PageConfig {
 		iss = c.Tokens.Issuer
 	}
 	return iamapi.PageConfig{Path: p.Path, Issuer: iss, ClientID: p.ClientID, Scope: p.Scope, Token: p.Token, ConnectOrigins: p.ConnectOrigins}
+}
+
+func idpReset(f *config.ForgottenIdP) iamapi.IdPResetConfig {
+	if f == nil {
+		return iamapi.IdPResetConfig{}
+	}
+	return iamapi.IdPResetConfig{MaxAge: f.MaxAge, AMR: f.AMR, ACR: f.ACR, PerUserPerHour: f.PerUserPerHour}
 }
