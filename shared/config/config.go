@@ -140,6 +140,19 @@ type Forgotten struct {
 	// strong method sets a new password without the old one (POST
 	// /v5/caller-password/reset, an admin reset of that one account).
 	IdP *ForgottenIdP `yaml:"idp"`
+	// OldPassword: user name, old and new password with no sign-in (POST
+	// /v5/caller-password/old-password), for expired passwords. Allowed in front
+	// of the embedded store (it locks out after store.max_failures) and of an LDAP
+	// directory only with directory_locks_out, the operator's word that ppolicy's
+	// pwdLockout (or AD's lockout threshold) is on.
+	OldPassword *ForgottenOldPassword `yaml:"old_password"`
+}
+
+// ForgottenOldPassword configures the old-password path.
+type ForgottenOldPassword struct {
+	DirectoryLocksOut bool `yaml:"directory_locks_out"`
+	PerUserPerHour    int  `yaml:"per_user_per_hour" validate:"min=0,max=50"`
+	PerSourcePerHour  int  `yaml:"per_source_per_hour" validate:"min=0,max=1000"`
 }
 
 // ForgottenIdP says how recent and how strong the sign-in must be.

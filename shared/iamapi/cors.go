@@ -108,7 +108,7 @@ func (c *cors) apply(w http.ResponseWriter, r *http.Request, allow string) bool 
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, x *exchange) bool {
 	var allow string
 	switch strings.TrimSuffix(r.URL.Path, "/") {
-	case ChangePath, ResetPath:
+	case ChangePath, ResetPath, OldPasswordPath:
 		allow = http.MethodPost
 	case PolicyPath:
 		allow = http.MethodGet

@@ -93,34 +93,38 @@ type GatewayConfig struct {
 
 // Options configures New.
 type Options struct {
-	Service    *password.Service
-	AccessKeys []AccessKey
-	Tokens     TokenConfig
-	Gateway    GatewayConfig
-	CORS       CORSConfig
-	Page       PageConfig
-	IdPReset   IdPResetConfig
-	Logger     zerolog.Logger
-	Now        func() time.Time // for tests; default time.Now
-	Function   string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
+	Service     *password.Service
+	AccessKeys  []AccessKey
+	Tokens      TokenConfig
+	Gateway     GatewayConfig
+	CORS        CORSConfig
+	Page        PageConfig
+	IdPReset    IdPResetConfig
+	OldPassword OldPasswordConfig
+	Logger      zerolog.Logger
+	Now         func() time.Time // for tests; default time.Now
+	Function    string           // e.g. "caller-password", logged as "function" unless "" (when Logger already carries it)
 }
 
 // Handler is the IAM v5 HTTP surface. It is safe for concurrent use.
 type Handler struct {
-	svc      *password.Service
-	policy   password.Policy
-	keys     map[string]AccessKey
-	tokens   tokenChecker
-	gw       GatewayConfig
-	log      zerolog.Logger
-	now      func() time.Time
-	function string
-	validate *validator.Validate
-	lockout  *lockout
-	cors     *cors
-	page     *page
-	idp      IdPResetConfig
-	idpLimit *hourly
+	svc          *password.Service
+	policy       password.Policy
+	keys         map[string]AccessKey
+	tokens       tokenChecker
+	gw           GatewayConfig
+	log          zerolog.Logger
+	now          func() time.Time
+	function     string
+	validate     *validator.Validate
+	lockout      *lockout
+	cors         *cors
+	page         *page
+	idp          IdPResetConfig
+	idpLimit     *hourly
+	oldPW        OldPasswordConfig
+	oldUserLimit *hourly
+	oldSrcLimit  *hourly
 }
 
 // New validates opts and returns the handler.
@@ -158,16 +162,22 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.OldPassword.Enabled && !opts.OldPassword.DirectoryLocksOut {
+		return nil, errors.New("iamapi: OldPassword: allowed only in front of a directory that locks out wrong old passwords itself")
+	}
 	pg, err := newPage(opts.Page, newClaimRules(opts.Tokens).userClaim)
 	if err != nil {
 		return nil, err
 	}
 	p := opts.Service.Policy()
 	return &Handler{
-		page:     pg,
-		idp:      opts.IdPReset,
-		idpLimit: &hourly{limit: cmp.Or(opts.IdPReset.PerUserPerHour, 3)},
-		cors:     cors,
+		page:         pg,
+		idp:          opts.IdPReset,
+		idpLimit:     &hourly{limit: cmp.Or(opts.IdPReset.PerUserPerHour, 3)},
+		oldPW:        opts.OldPassword,
+		oldUserLimit: &hourly{limit: cmp.Or(opts.OldPassword.PerUserPerHour, 5)},
+		oldSrcLimit:  &hourly{limit: cmp.Or(opts.OldPassword.PerSourcePerHour, 20)},
+		cors:         cors,
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
 		svc:      opts.Service.WithDirectory(tapDirectory{opts.Service.Directory()}),
@@ -223,7 +233,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var err *apiError
-	if h.preflight(w, r, x) || h.servePage(w, r, x) || h.serveReset(w, r, x) {
+	if h.preflight(w, r, x) || h.servePage(w, r, x) || h.serveReset(w, r, x) || h.serveOldPassword(w, r, x) {
 		h.logRequest(x, start)
 		return
 	}
@@ -283,7 +293,7 @@ func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 		return err
 	}
 	tap := &tapState{}
-	ctx := context.WithValue(r.Context(), tapKey{}, tap)
+	ctx := contextWithTap(r.Context(), tap)
 	ctx = password.WithOrigin(ctx, password.Origin{RequestID: x.requestID, Caller: user, Auth: method, Platform: x.platform})
 	cerr := h.svc.Change(ctx, user, req.OldPassword, req.NewPassword)
 	out := fromDomain(cerr)
@@ -377,4 +387,8 @@ func (d tapDirectory) ChangePassword(ctx context.Context, name, oldPassword, new
 		t.reached = true
 	}
 	return d.Directory.ChangePassword(ctx, name, oldPassword, newPassword)
+}
+
+func contextWithTap(ctx context.Context, t *tapState) context.Context {
+	return context.WithValue(ctx, tapKey{}, t)
 }

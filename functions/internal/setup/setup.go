@@ -183,15 +183,16 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 		return nil, err
 	}
 	return iamapi.New(iamapi.Options{
-		Service:    svc,
-		AccessKeys: keys,
-		Tokens:     tokens,
-		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
-		CORS:       iamapi.CORSConfig{AllowedOrigins: c.CORS.AllowedOrigins, AllowCredentials: c.CORS.AllowCredentials, MaxAge: c.CORS.MaxAge},
-		Page:       pageConfig(c),
-		IdPReset:   idpReset(c.Forgotten.IdP),
-		Logger:     a.Logger,
-		Now:        a.Now,
+		Service:     svc,
+		AccessKeys:  keys,
+		Tokens:      tokens,
+		Gateway:     iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
+		CORS:        iamapi.CORSConfig{AllowedOrigins: c.CORS.AllowedOrigins, AllowCredentials: c.CORS.AllowCredentials, MaxAge: c.CORS.MaxAge},
+		Page:        pageConfig(c),
+		IdPReset:    idpReset(c.Forgotten.IdP),
+		OldPassword: oldPassword(c),
+		Logger:      a.Logger,
+		Now:         a.Now,
 	})
 }
 
@@ -237,4 +238,13 @@ func idpReset(f *config.ForgottenIdP) iamapi.IdPResetConfig {
 		return iamapi.IdPResetConfig{}
 	}
 	return iamapi.IdPResetConfig{MaxAge: f.MaxAge, AMR: f.AMR, ACR: f.ACR, PerUserPerHour: f.PerUserPerHour}
+}
+
+func oldPassword(c *config.Config) iamapi.OldPasswordConfig {
+	f := c.Forgotten.OldPassword
+	if f == nil {
+		return iamapi.OldPasswordConfig{}
+	}
+	return iamapi.OldPasswordConfig{Enabled: true, PerUserPerHour: f.PerUserPerHour, PerSourcePerHour: f.PerSourcePerHour,
+		DirectoryLocksOut: f.DirectoryLocksOut || (c.SelfService.Directory == config.Embedded && c.Store.MaxFailures > 0)}
 }
