@@ -28,6 +28,7 @@ export CHPASS_CONFIG ?= $(DEMO)
 .PHONY: licenses release sbom-tool
 .PHONY: fuzz load
 .PHONY: redis-deps redis-up redis-down
+.PHONY: chromium-deps
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint local run invoke demo-reset test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
 	build-CallerPasswordFunction build-ModifyUserPasswordsFunction build-RotatePasswordFunction
 
@@ -112,11 +113,15 @@ demo-reset:
 
 ## deps: what the tests need from outside Go: slapd and ldap-utils, and qemu-user-static to run the
 ## arm64 AWS binaries on another machine (installed with apt-get when root).
-deps: ldap-deps qemu-deps samba-deps redis-deps
+deps: ldap-deps qemu-deps samba-deps redis-deps chromium-deps
 	$(GO) mod download
 
 ldap-deps:
 	@bash shared/ldap/testdata/install-deps.sh
+
+## chromium-deps: Debian's chromium, for the self-service page's browser test.
+chromium-deps:
+	@bash functions/internal/setup/testdata/chromium.sh install
 
 qemu-deps:
 	@bash functions/internal/e2e/testdata/install-qemu.sh

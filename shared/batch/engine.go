@@ -236,7 +236,10 @@ func (e *Engine) Run(ctx context.Context, id string) error {
 	for _, u := range t.Users {
 		r.byIndex[u.Index] = u
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	// The change events of the task's resets say who asked, as the request did.
+	runCtx, cancel := context.WithCancel(password.WithOrigin(ctx, password.Origin{
+		RequestID: t.Origin.RequestID, TaskID: t.ID, Caller: t.Origin.Caller, Cluster: t.Cluster,
+	}))
 	defer cancel()
 	stop := r.renew(runCtx, cancel)
 	defer stop()

@@ -40,6 +40,10 @@ type Config struct {
 	AccessKeysFrom Secret               `yaml:"access_keys_from"`
 	Tokens         Tokens               `yaml:"tokens"`
 	Gateway        Gateway              `yaml:"gateway"`
+	CORS           CORS                 `yaml:"cors"`
+	Events         Events               `yaml:"events"`
+	Page           Page                 `yaml:"page"`
+	Forgotten      Forgotten            `yaml:"forgotten"`
 	Directories    map[string]Directory `yaml:"directories" validate:"dive"`
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
@@ -102,20 +106,102 @@ type AccessKey struct {
 	Clusters []string `yaml:"clusters" validate:"dive,required"`
 }
 
-// Tokens configures the verification of bearer JWTs.
+// Tokens configures the verification of bearer JWTs: with offline keys
+// (hs256_secret, public_key_files, jwks_file) when any is set, else, with issuer
+// alone, with the keys an OpenID Connect provider publishes (discovery).
 type Tokens struct {
-	Issuer         string        `yaml:"issuer"`
-	Audience       string        `yaml:"audience"`
-	UserClaim      string        `yaml:"user_claim"`
-	HS256Secret    Secret        `yaml:"hs256_secret"`
-	PublicKeyFiles []string      `yaml:"public_key_files" validate:"dive,file"`
-	JWKSFile       string        `yaml:"jwks_file" validate:"omitempty,file"`
-	Leeway         time.Duration `yaml:"leeway" validate:"min=0,max=10m"`
+	Issuer          string        `yaml:"issuer" validate:"omitempty,url"`
+	Audience        string        `yaml:"audience"`
+	AuthorizedParty string        `yaml:"authorized_party"`
+	UserClaim       string        `yaml:"user_claim"`
+	HS256Secret     Secret        `yaml:"hs256_secret"`
+	PublicKeyFiles  []string      `yaml:"public_key_files" validate:"dive,file"`
+	JWKSFile        string        `yaml:"jwks_file" validate:"omitempty,file"`
+	Leeway          time.Duration `yaml:"leeway" validate:"min=0,max=10m"`
+	FetchTimeout    time.Duration `yaml:"fetch_timeout" validate:"min=0,max=10s"`
+	RefetchInterval time.Duration `yaml:"refetch_interval" validate:"min=0,max=1h"`
 }
 
-// Enabled reports whether any token key is configured.
+// Enabled reports whether tokens are accepted: a key or an issuer to discover.
 func (t Tokens) Enabled() bool {
-	return !t.HS256Secret.IsZero() || len(t.PublicKeyFiles) > 0 || t.JWKSFile != ""
+	return !t.HS256Secret.IsZero() || len(t.PublicKeyFiles) > 0 || t.JWKSFile != "" || t.Issuer != ""
+}
+
+// Discovery reports whether the keys are found by OpenID Connect discovery.
+func (t Tokens) Discovery() bool {
+	return t.Issuer != "" && t.HS256Secret.IsZero() && len(t.PublicKeyFiles) == 0 && t.JWKSFile == ""
+}
+
+// CORS lists the browser origins that may call caller-password (never the
+// E-HPC API). "*" stands alone and never with allow_credentials.
+type CORS struct {
+	AllowedOrigins   []string      `yaml:"allowed_origins" validate:"dive,required"`
+	AllowCredentials bool          `yaml:"allow_credentials"`
+	MaxAge           time.Duration `yaml:"max_age" validate:"min=0,max=24h"`
+}
+
+// Page turns on caller-password's self-service page at Path (off when empty).
+// Issuer defaults to tokens.issuer.
+type Page struct {
+	Path           string   `yaml:"path"`
+	Issuer         string   `yaml:"issuer" validate:"omitempty,url"`
+	ClientID       string   `yaml:"client_id" validate:"required_with=Path"`
+	Scope          string   `yaml:"scope"`
+	Token          string   `yaml:"token" validate:"omitempty,oneof=id_token access_token"`
+	ConnectOrigins []string `yaml:"connect_origins" validate:"dive,url"`
+}
+
+// Forgotten configures resets of forgotten or expired passwords; each path is
+// off unless configured.
+type Forgotten struct {
+	// IdP: a person who has just signed in at the identity provider with a
+	// strong method sets a new password without the old one (POST
+	// /v5/caller-password/reset, an admin reset of that one account).
+	IdP *ForgottenIdP `yaml:"idp"`
+	// OldPassword: user name, old and new password with no sign-in (POST
+	// /v5/caller-password/old-password), for expired passwords. Allowed in front
+	// of the embedded store (it locks out after store.max_failures) and of an LDAP
+	// directory only with directory_locks_out, the operator's word that ppolicy's
+	// pwdLockout (or AD's lockout threshold) is on.
+	OldPassword *ForgottenOldPassword `yaml:"old_password"`
+}
+
+// ForgottenOldPassword configures the old-password path.
+type ForgottenOldPassword struct {
+	DirectoryLocksOut bool `yaml:"directory_locks_out"`
+	PerUserPerHour    int  `yaml:"per_user_per_hour" validate:"min=0,max=50"`
+	PerSourcePerHour  int  `yaml:"per_source_per_hour" validate:"min=0,max=1000"`
+}
+
+// ForgottenIdP says how recent and how strong the sign-in must be.
+type ForgottenIdP struct {
+	MaxAge         time.Duration `yaml:"max_age" validate:"required,min=1m,max=1h"`
+	AMR            []string      `yaml:"amr"`
+	ACR            []string      `yaml:"acr"`
+	PerUserPerHour int           `yaml:"per_user_per_hour" validate:"min=0,max=20"`
+}
+
+// Events says where change events go: none, or any of an EventBridge bus and a
+// signed webhook.
+type Events struct {
+	// Timeout is the most publishing may add to a change; default 2s.
+	Timeout     time.Duration      `yaml:"timeout" validate:"min=0,max=10s"`
+	EventBridge *EventBridgeEvents `yaml:"eventbridge"`
+	Webhook     *WebhookEvents     `yaml:"webhook"`
+}
+
+// EventBridgeEvents puts events on an Amazon EventBridge bus (AWS builds only).
+type EventBridgeEvents struct {
+	Bus    string `yaml:"bus" validate:"required"`
+	Region string `yaml:"region"`
+}
+
+// WebhookEvents posts events, HMAC-SHA256 signed, to an HTTPS URL (also Alibaba
+// Cloud EventBridge's HTTPS event source).
+type WebhookEvents struct {
+	URL         string `yaml:"url" validate:"required,url"`
+	Secret      Secret `yaml:"secret" validate:"secret"`
+	MaxAttempts int    `yaml:"max_attempts" validate:"min=0,max=10"`
 }
 
 // Gateway says whether an API gateway's authorizer, as the platform event reports
@@ -373,6 +459,11 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 	}
 	if err := resolve(ctx, "tokens.hs256_secret", &cfg.Tokens.HS256Secret, rs); err != nil {
 		return err
+	}
+	if w := cfg.Events.Webhook; w != nil {
+		if err := resolve(ctx, "events.webhook.secret", &w.Secret, rs); err != nil {
+			return err
+		}
 	}
 	for _, name := range sortedKeys(cfg.Directories) {
 		d := cfg.Directories[name]

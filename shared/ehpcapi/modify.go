@@ -133,7 +133,7 @@ func (h *Handler) modifyUserPasswords(ctx context.Context, c *call, key AccessKe
 	ctx, cancel := h.deadline(ctx)
 	defer cancel()
 	origin := batch.Origin{RequestID: c.requestID, Caller: c.keyID}
-	rs := outcomes(batch.Reset(ctx, cl.Service, c.cluster, origin, users, h.opts.Concurrency, h.audit, h.now))
+	rs := outcomes(batch.Reset(c.origin(ctx, ""), cl.Service, c.cluster, origin, users, h.opts.Concurrency, h.audit, h.now))
 	if err := batchError(rs); err != nil {
 		return nil, err
 	}

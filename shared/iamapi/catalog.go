@@ -35,6 +35,8 @@ import (
 //	IAM.0010   403     the account is locked
 //	IAM.0011   403     the user may not change the password
 //	IAM.0503   503     the directory is unavailable or timed out; retry later
+//	IAM.0504   503     the identity provider (OpenID Connect discovery or its
+//	                   key set) cannot be reached; retry later
 //	IAM.0500   500     internal error
 //
 // A wrong old password answers 400, as the vendor's v3 code 1103 does: the caller
@@ -57,6 +59,8 @@ const (
 	CodeChangeForbidden  = "IAM.0011"
 	CodeUnavailable      = "IAM.0503"
 	CodeInternal         = "IAM.0500"
+	// CodeProviderUnavailable: the OpenID Connect provider cannot be reached.
+	CodeProviderUnavailable = "IAM.0504"
 )
 
 // Entry is one row of the catalog.
@@ -67,22 +71,23 @@ type Entry struct {
 
 // catalog is the one table of error codes: code → HTTP status and default message.
 var catalog = map[string]Entry{
-	CodeNotFound:         {http.StatusNotFound, "The API does not exist or has not been published in the environment."},
-	CodeUnauthenticated:  {http.StatusUnauthorized, "Incorrect IAM authentication information: the request carries no credentials."},
-	CodeThrottled:        {http.StatusTooManyRequests, "The throttling threshold has been reached: the access key is locked after repeated failed signatures; retry in 5 minutes."},
-	CodeMalformedBody:    {http.StatusBadRequest, "The request body must be one JSON object with old_password and new_password."},
-	CodeBodyTooLarge:     {http.StatusBadRequest, "The request body is larger than 65536 bytes."},
-	CodeUnsupportedMedia: {http.StatusUnsupportedMediaType, "The Content-Type must be application/json."},
-	CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "The method is not allowed on this API."},
-	CodeInvalidParameter: {http.StatusBadRequest, "A request parameter is invalid."},
-	CodeMissingParameter: {http.StatusBadRequest, "Mandatory parameters are not specified."},
-	CodeWrongPassword:    {http.StatusBadRequest, "Incorrect password: the old password is wrong."},
-	CodeSameAsOld:        {http.StatusBadRequest, "The new password must be different from the old password."},
-	CodeWeakPassword:     {http.StatusBadRequest, "The new password does not meet the password policy."},
-	CodeAccountLocked:    {http.StatusForbidden, "The account is locked after repeated failures; try again later or ask an administrator."},
-	CodeChangeForbidden:  {http.StatusForbidden, "Users may not change their own passwords."},
-	CodeUnavailable:      {http.StatusServiceUnavailable, "The directory is unavailable; try again later."},
-	CodeInternal:         {http.StatusInternalServerError, "Internal error."},
+	CodeNotFound:            {http.StatusNotFound, "The API does not exist or has not been published in the environment."},
+	CodeUnauthenticated:     {http.StatusUnauthorized, "Incorrect IAM authentication information: the request carries no credentials."},
+	CodeThrottled:           {http.StatusTooManyRequests, "The throttling threshold has been reached: the access key is locked after repeated failed signatures; retry in 5 minutes."},
+	CodeMalformedBody:       {http.StatusBadRequest, "The request body must be one JSON object with old_password and new_password."},
+	CodeBodyTooLarge:        {http.StatusBadRequest, "The request body is larger than 65536 bytes."},
+	CodeUnsupportedMedia:    {http.StatusUnsupportedMediaType, "The Content-Type must be application/json."},
+	CodeMethodNotAllowed:    {http.StatusMethodNotAllowed, "The method is not allowed on this API."},
+	CodeInvalidParameter:    {http.StatusBadRequest, "A request parameter is invalid."},
+	CodeMissingParameter:    {http.StatusBadRequest, "Mandatory parameters are not specified."},
+	CodeWrongPassword:       {http.StatusBadRequest, "Incorrect password: the old password is wrong."},
+	CodeSameAsOld:           {http.StatusBadRequest, "The new password must be different from the old password."},
+	CodeWeakPassword:        {http.StatusBadRequest, "The new password does not meet the password policy."},
+	CodeAccountLocked:       {http.StatusForbidden, "The account is locked after repeated failures; try again later or ask an administrator."},
+	CodeChangeForbidden:     {http.StatusForbidden, "Users may not change their own passwords."},
+	CodeUnavailable:         {http.StatusServiceUnavailable, "The directory is unavailable; try again later."},
+	CodeInternal:            {http.StatusInternalServerError, "Internal error."},
+	CodeProviderUnavailable: {http.StatusServiceUnavailable, "The identity provider cannot be reached to verify the token; try again later."},
 }
 
 // Catalog returns a copy of the error catalog, code → status and default message.

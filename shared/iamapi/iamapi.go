@@ -22,6 +22,7 @@
 package iamapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -59,15 +60,26 @@ type AccessKey struct {
 	ID, Secret, User string
 }
 
-// TokenConfig says which bearer tokens are accepted.
+// TokenConfig says which bearer tokens are accepted: those signed by the offline
+// keys (HS256Secret, PublicKeyPEMs, JWKS) when any is set, else, when only Issuer
+// is set, those signed by the keys the issuer publishes, found by OpenID Connect
+// discovery (Issuer + "/.well-known/openid-configuration", then its jwks_uri).
 type TokenConfig struct {
-	Issuer        string        // required iss when set
-	Audience      string        // required aud when set
-	UserClaim     string        // the claim naming the user; default "sub"
-	HS256Secret   string        // HMAC key, at least 32 bytes (may be empty)
-	PublicKeyPEMs []string      // RSA/EC public keys, PEM text
-	JWKS          []byte        // a JWKS document (RSA and EC keys, selected by kid)
-	Leeway        time.Duration // clock skew allowed; default 30s
+	Issuer          string        // required iss when set; alone, the provider to discover
+	Audience        string        // required aud when set
+	AuthorizedParty string        // required azp (or client_id) when set
+	UserClaim       string        // the claim naming the user; default "sub"
+	HS256Secret     string        // HMAC key, at least 32 bytes (may be empty)
+	PublicKeyPEMs   []string      // RSA/EC public keys, PEM text
+	JWKS            []byte        // a JWKS document (RSA and EC keys, selected by kid)
+	Leeway          time.Duration // clock skew allowed; default 30s
+	// FetchTimeout bounds one discovery or key set fetch; default DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// RefetchInterval is the least time between two key set fetches caused by
+	// tokens naming a kid not held; default DefaultRefetchInterval.
+	RefetchInterval time.Duration
+	// HTTPClient fetches the provider's documents; default a client with FetchTimeout.
+	HTTPClient *http.Client
 }
 
 // GatewayConfig says whether to trust the platform's authorizer context
@@ -82,11 +94,15 @@ type GatewayConfig struct {
 
 // Options configures New.
 type Options struct {
-	Service    *password.Service
-	AccessKeys []AccessKey
-	Tokens     TokenConfig
-	Gateway    GatewayConfig
-	Logger     zerolog.Logger
+	Service     *password.Service
+	AccessKeys  []AccessKey
+	Tokens      TokenConfig
+	Gateway     GatewayConfig
+	CORS        CORSConfig
+	Page        PageConfig
+	IdPReset    IdPResetConfig
+	OldPassword OldPasswordConfig
+	Logger      zerolog.Logger
 	// Guard keeps used signatures and bad-signature counts; default a
 	// guard.Memory (one process). Give every instance the same shared store.
 	Guard    Guard
@@ -96,16 +112,23 @@ type Options struct {
 
 // Handler is the IAM v5 HTTP surface. It is safe for concurrent use.
 type Handler struct {
-	svc      *password.Service
-	policy   password.Policy
-	keys     map[string]AccessKey
-	tokens   *tokenVerifier
-	gw       GatewayConfig
-	log      zerolog.Logger
-	now      func() time.Time
-	function string
-	validate *validator.Validate
-	guard    Guard
+	svc          *password.Service
+	policy       password.Policy
+	keys         map[string]AccessKey
+	tokens       tokenChecker
+	gw           GatewayConfig
+	log          zerolog.Logger
+	now          func() time.Time
+	function     string
+	validate     *validator.Validate
+	guard        Guard
+	cors         *cors
+	page         *page
+	idp          IdPResetConfig
+	idpLimit     *hourly
+	oldPW        OldPasswordConfig
+	oldUserLimit *hourly
+	oldSrcLimit  *hourly
 }
 
 // New validates opts and returns the handler.
@@ -135,7 +158,18 @@ func New(opts Options) (*Handler, error) {
 		}
 		keys[k.ID] = k
 	}
-	tv, err := newTokenVerifier(opts.Tokens, now)
+	tv, err := newTokenChecker(opts.Tokens, now)
+	if err != nil {
+		return nil, err
+	}
+	cors, err := newCORS(opts.CORS)
+	if err != nil {
+		return nil, err
+	}
+	if opts.OldPassword.Enabled && !opts.OldPassword.DirectoryLocksOut {
+		return nil, errors.New("iamapi: OldPassword: allowed only in front of a directory that locks out wrong old passwords itself")
+	}
+	pg, err := newPage(opts.Page, newClaimRules(opts.Tokens).userClaim)
 	if err != nil {
 		return nil, err
 	}
@@ -145,9 +179,16 @@ func New(opts Options) (*Handler, error) {
 		g = &guard.Memory{Now: now}
 	}
 	return &Handler{
+		page:         pg,
+		idp:          opts.IdPReset,
+		idpLimit:     &hourly{limit: cmp.Or(opts.IdPReset.PerUserPerHour, 3)},
+		oldPW:        opts.OldPassword,
+		oldUserLimit: &hourly{limit: cmp.Or(opts.OldPassword.PerUserPerHour, 5)},
+		oldSrcLimit:  &hourly{limit: cmp.Or(opts.OldPassword.PerSourcePerHour, 20)},
+		cors:         cors,
 		// The service is rebuilt around a tap on its directory so that the audit
 		// line is written exactly for the attempts that reached the directory.
-		svc:      password.NewService(p, tapDirectory{opts.Service.Directory()}),
+		svc:      opts.Service.WithDirectory(tapDirectory{opts.Service.Directory()}),
 		policy:   p,
 		keys:     keys,
 		tokens:   tv,
@@ -200,6 +241,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var err *apiError
+	if h.preflight(w, r, x) || h.servePage(w, r, x) || h.serveReset(w, r, x) || h.serveOldPassword(w, r, x) {
+		h.logRequest(x, start)
+		return
+	}
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case ChangePath:
 		x.route = ChangePath
@@ -256,7 +301,8 @@ func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 		return err
 	}
 	tap := &tapState{}
-	ctx := context.WithValue(r.Context(), tapKey{}, tap)
+	ctx := contextWithTap(r.Context(), tap)
+	ctx = password.WithOrigin(ctx, password.Origin{RequestID: x.requestID, Caller: user, Auth: method, Platform: x.platform})
 	cerr := h.svc.Change(ctx, user, req.OldPassword, req.NewPassword)
 	out := fromDomain(cerr)
 	if tap.reached {
@@ -349,4 +395,8 @@ func (d tapDirectory) ChangePassword(ctx context.Context, name, oldPassword, new
 		t.reached = true
 	}
 	return d.Directory.ChangePassword(ctx, name, oldPassword, newPassword)
+}
+
+func contextWithTap(ctx context.Context, t *tapState) context.Context {
+	return context.WithValue(ctx, tapKey{}, t)
 }

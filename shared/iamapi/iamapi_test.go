@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -93,6 +94,18 @@ func scenarios() []scenario {
 		{name: "Unavailable", code: iamapi.CodeUnavailable,
 			mods: []func(*iamapi.Options, *fakeDir){dirErr(password.Wrap(password.EUNAVAILABLE, errors.New("dial tcp: refused"), "The directory is unavailable."))},
 			req:  tok(body(oldPW, newPW))},
+		{name: "ProviderUnavailable", code: iamapi.CodeProviderUnavailable,
+			mods: []func(*iamapi.Options, *fakeDir){func(o *iamapi.Options, _ *fakeDir) {
+				o.Tokens = iamapi.TokenConfig{Issuer: "http://127.0.0.1:1/realms/gone"} // nothing listens on port 1
+			}},
+			req: tok(body(oldPW, newPW))},
+		{name: "ReauthRequired", code: iamapi.CodeReauthRequired,
+			mods: []func(*iamapi.Options, *fakeDir){func(o *iamapi.Options, _ *fakeDir) { o.IdPReset = iamapi.IdPResetConfig{MaxAge: 10 * time.Minute} }},
+			req: func(tb testing.TB) *http.Request {
+				r := bearer(tb, post(`{"new_password":"`+newPW+`"}`)) // the token shows no auth_time
+				r.URL.Path = iamapi.ResetPath
+				return r
+			}},
 		{name: "Internal", code: iamapi.CodeInternal,
 			mods: []func(*iamapi.Options, *fakeDir){dirErr(errors.New("unexpected"))},
 			req:  tok(body(oldPW, newPW))},

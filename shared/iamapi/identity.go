@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"unicode"
@@ -52,21 +53,21 @@ func (h *Handler) identify(r *http.Request, body []byte) (user, method string, e
 		user, err := h.verifySignature(r, body, authz)
 		return user, AuthAKSK, err
 	case strings.EqualFold(scheme, "Bearer"):
-		return h.verifyToken(strings.TrimSpace(rest))
+		return h.verifyToken(r.Context(), strings.TrimSpace(rest))
 	case xtoken != "":
-		return h.verifyToken(strings.TrimSpace(xtoken))
+		return h.verifyToken(r.Context(), strings.TrimSpace(xtoken))
 	case authz != "":
 		return "", "", authError("unsupported Authorization scheme; use SDK-HMAC-SHA256 or Bearer")
 	}
 	return "", "", authError("the request carries no credentials (an SDK-HMAC-SHA256 signature, X-Auth-Token, or Authorization: Bearer)")
 }
 
-func (h *Handler) verifyToken(token string) (string, string, *apiError) {
+func (h *Handler) verifyToken(ctx context.Context, token string) (string, string, *apiError) {
 	if h.tokens == nil {
 		return "", AuthToken, authError("tokens are not accepted: no token key is configured")
 	}
-	user, err := h.tokens.verify(token)
-	return user, AuthToken, err
+	tc, err := h.tokens.verify(ctx, token)
+	return tc.user, AuthToken, err
 }
 
 // gatewayUser names the user an authorizer proved.

@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -48,14 +49,33 @@ func ecAlgs(c elliptic.Curve) ([]string, error) {
 	return nil, errors.New("unsupported elliptic curve")
 }
 
-// tokenVerifier verifies bearer tokens against the configured keys.
+// tokenVerifier verifies bearer tokens against the configured offline keys.
 type tokenVerifier struct {
-	keys      []verifyKey
-	parser    *jwt.Parser
-	userClaim string
+	keys   []verifyKey
+	parser *jwt.Parser
+	claims claimRules
 }
 
-// newTokenVerifier builds the verifier of cfg, or returns nil when cfg names no key.
+// newTokenChecker builds the token checker of cfg: the offline keys when any is
+// configured, else the keys the issuer publishes (OpenID Connect discovery) when
+// only Issuer is set, else nil (tokens are not accepted).
+func newTokenChecker(cfg TokenConfig, now func() time.Time) (tokenChecker, error) {
+	tv, err := newTokenVerifier(cfg, now)
+	if err != nil || tv != nil {
+		return tv, err
+	}
+	if cfg.Issuer == "" {
+		return nil, nil
+	}
+	rv, err := newRemoteVerifier(cfg, now, newClaimRules(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return rv, nil
+}
+
+// newTokenVerifier builds the verifier of cfg's offline keys, or returns nil when
+// cfg names no key.
 func newTokenVerifier(cfg TokenConfig, now func() time.Time) (*tokenVerifier, error) {
 	var keys []verifyKey
 	if cfg.HS256Secret != "" {
@@ -89,15 +109,11 @@ func newTokenVerifier(cfg TokenConfig, now func() time.Time) (*tokenVerifier, er
 			}
 		}
 	}
-	leeway := cfg.Leeway
-	if leeway == 0 {
-		leeway = 30 * time.Second
-	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(leewayOf(cfg)),
 		jwt.WithTimeFunc(now),
 	}
 	if cfg.Issuer != "" {
@@ -106,28 +122,20 @@ func newTokenVerifier(cfg TokenConfig, now func() time.Time) (*tokenVerifier, er
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	claim := cfg.UserClaim
-	if claim == "" {
-		claim = "sub"
-	}
-	return &tokenVerifier{keys: keys, parser: jwt.NewParser(opts...), userClaim: claim}, nil
+	return &tokenVerifier{keys: keys, parser: jwt.NewParser(opts...), claims: newClaimRules(cfg)}, nil
 }
 
-// verify checks token and returns the user it names.
-func (v *tokenVerifier) verify(token string) (string, *apiError) {
+// verify checks token and returns its claims.
+func (v *tokenVerifier) verify(_ context.Context, token string) (tokenClaims, *apiError) {
 	if len(token) > MaxTokenBytes {
-		return "", authError("the token is too long")
+		return tokenClaims{}, authError("the token is too long")
 	}
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, v.keyFunc)
 	if err != nil {
-		return "", authError(tokenReason(err))
+		return tokenClaims{}, authError(tokenReason(err))
 	}
-	user, _ := claims[v.userClaim].(string)
-	if user == "" {
-		return "", authError("the token names no user in claim " + v.userClaim)
-	}
-	return user, nil
+	return v.claims.check(claims)
 }
 
 // keyFunc offers only keys whose type matches the token's algorithm, so an RSA

@@ -16,6 +16,7 @@ type Service struct {
 	policy   Policy
 	dir      Directory
 	validate *validator.Validate
+	events   *events // nil: no events
 }
 
 // NewService returns a Service enforcing p in front of dir.
@@ -67,7 +68,11 @@ func (s *Service) Change(ctx context.Context, name, oldPassword, newPassword str
 	if len(vs) > 0 {
 		return PolicyError(vs)
 	}
-	return s.dir.ChangePassword(ctx, name, oldPassword, newPassword)
+	if err := s.dir.ChangePassword(ctx, name, oldPassword, newPassword); err != nil {
+		return err
+	}
+	s.publish(ctx, KindSelfService, name)
+	return nil
 }
 
 // Reset sets name's password to newPassword as an administrator. It checks the
@@ -79,7 +84,11 @@ func (s *Service) Reset(ctx context.Context, name, newPassword string) error {
 	if err := s.Check(name, newPassword); err != nil {
 		return err
 	}
-	return s.dir.ResetPassword(ctx, name, newPassword)
+	if err := s.dir.ResetPassword(ctx, name, newPassword); err != nil {
+		return err
+	}
+	s.publish(ctx, KindAdminReset, name)
+	return nil
 }
 
 // namePattern is what a user name may look like on the administrative paths: the
@@ -176,6 +185,9 @@ func (s *Service) ResetAll(ctx context.Context, entries []ResetRequest, concurre
 				return
 			}
 			results[i].Err = s.dir.ResetPassword(ctx, e.Name, e.Password)
+			if results[i].Err == nil {
+				s.publish(ctx, KindAdminReset, e.Name)
+			}
 		}(i, e)
 	}
 	wg.Wait()

@@ -47,7 +47,11 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 			if dir, err = withReset(dir, cl.Reset); err != nil {
 				return nil, fmt.Errorf("clusters[%s].reset: %w", id, err)
 			}
-			ec.Service = password.NewService(c.ClusterPolicy(id), dir)
+			svc, err := a.withEvents(password.NewService(c.ClusterPolicy(id), dir), cl.Directory)
+			if err != nil {
+				return nil, err
+			}
+			ec.Service = svc
 			if l, ok := dir.(ehpcapi.UserLister); ok {
 				ec.Users = l
 			}
@@ -119,16 +123,19 @@ func (a *App) Local(ctx context.Context) (http.Handler, error) {
 		return nil, err
 	}
 	go rpc.Batches().Worker(ctx, time.Second)
-	return localRouter(iam, rpc), nil
+	return localRouter(iam, rpc, a.Config.Page.Path), nil
 }
 
 // localRouter sends /v5 and everything under it to iam and every other path to
 // rpc, as they are: unlike http.ServeMux it neither cleans a path nor redirects
 // (POST /v5//caller-password is the IAM API's own 404, not a 307), so every
-// request is answered by one of the two APIs, in its own catalog.
-func localRouter(iam, rpc http.Handler) http.Handler {
+// request is answered by one of the two APIs, in its own catalog. The
+// self-service page, when page is its path, goes to iam too.
+func localRouter(iam, rpc http.Handler, page string) http.Handler {
+	page = strings.TrimSuffix(page, "/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; p == "/v5" || strings.HasPrefix(p, "/v5/") {
+		p := r.URL.Path
+		if p == "/v5" || strings.HasPrefix(p, "/v5/") || (page != "" && (p == page || strings.HasPrefix(p, page+"/"))) {
 			iam.ServeHTTP(w, r)
 			return
 		}

@@ -217,13 +217,21 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 	if shared != nil && c.Redis.UserLockout {
 		dir = password.WithLockout(dir, shared.Users(guard.Limits{Failures: c.Store.MaxFailures, Lock: c.Store.Lockout}))
 	}
+	svc, err := a.withEvents(password.NewService(c.Policy, dir), c.SelfService.Directory)
+	if err != nil {
+		return nil, err
+	}
 	opts := iamapi.Options{
-		Service:    password.NewService(c.Policy, dir),
-		AccessKeys: keys,
-		Tokens:     tokens,
-		Gateway:    iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
-		Logger:     a.Logger,
-		Now:        a.Now,
+		Service:     svc,
+		AccessKeys:  keys,
+		Tokens:      tokens,
+		Gateway:     iamapi.GatewayConfig{Trust: c.Gateway.Trust, UserClaim: c.Gateway.UserClaim},
+		CORS:        iamapi.CORSConfig{AllowedOrigins: c.CORS.AllowedOrigins, AllowCredentials: c.CORS.AllowCredentials, MaxAge: c.CORS.MaxAge},
+		Page:        pageConfig(c),
+		IdPReset:    idpReset(c.Forgotten.IdP),
+		OldPassword: oldPassword(c),
+		Logger:      a.Logger,
+		Now:         a.Now,
 	}
 	if shared != nil {
 		opts.Guard = shared
@@ -233,11 +241,14 @@ func (a *App) CallerPassword(ctx context.Context) (http.Handler, error) {
 
 func tokenConfig(t config.Tokens) (iamapi.TokenConfig, error) {
 	tc := iamapi.TokenConfig{
-		Issuer:      t.Issuer,
-		Audience:    t.Audience,
-		UserClaim:   t.UserClaim,
-		HS256Secret: t.HS256Secret.Reveal(),
-		Leeway:      t.Leeway,
+		Issuer:          t.Issuer,
+		Audience:        t.Audience,
+		AuthorizedParty: t.AuthorizedParty,
+		UserClaim:       t.UserClaim,
+		HS256Secret:     t.HS256Secret.Reveal(),
+		Leeway:          t.Leeway,
+		FetchTimeout:    t.FetchTimeout,
+		RefetchInterval: t.RefetchInterval,
 	}
 	for _, f := range t.PublicKeyFiles {
 		b, err := os.ReadFile(f)
@@ -254,4 +265,29 @@ func tokenConfig(t config.Tokens) (iamapi.TokenConfig, error) {
 		tc.JWKS = b
 	}
 	return tc, nil
+}
+
+func pageConfig(c *config.Config) iamapi.PageConfig {
+	p := c.Page
+	iss := p.Issuer
+	if iss == "" {
+		iss = c.Tokens.Issuer
+	}
+	return iamapi.PageConfig{Path: p.Path, Issuer: iss, ClientID: p.ClientID, Scope: p.Scope, Token: p.Token, ConnectOrigins: p.ConnectOrigins}
+}
+
+func idpReset(f *config.ForgottenIdP) iamapi.IdPResetConfig {
+	if f == nil {
+		return iamapi.IdPResetConfig{}
+	}
+	return iamapi.IdPResetConfig{MaxAge: f.MaxAge, AMR: f.AMR, ACR: f.ACR, PerUserPerHour: f.PerUserPerHour}
+}
+
+func oldPassword(c *config.Config) iamapi.OldPasswordConfig {
+	f := c.Forgotten.OldPassword
+	if f == nil {
+		return iamapi.OldPasswordConfig{}
+	}
+	return iamapi.OldPasswordConfig{Enabled: true, PerUserPerHour: f.PerUserPerHour, PerSourcePerHour: f.PerSourcePerHour,
+		DirectoryLocksOut: f.DirectoryLocksOut || (c.SelfService.Directory == config.Embedded && c.Store.MaxFailures > 0)}
 }

@@ -26,6 +26,8 @@ var samParams = map[string]string{
 	"AdminKeysSecretArn":         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/admin-keys-StUvWx",
 	"TokenSecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
 	"TokenIssuer":                "https://idp.example.org",
+	"AllowedOrigins":             "https://portal.example.org",
+	"EventBusArn":                "arn:aws:events:eu-west-1:123456789012:event-bus/chpass",
 	"SecretsKmsKeyArn":           "",
 	"ClusterId":                  "ehpc-hz-0123456789",
 	"LogRetentionInDays":         "90",
@@ -219,6 +221,7 @@ func TestSAMConfiguration(t *testing.T) {
 		withoutToken[k] = v
 	}
 	withoutToken["TokenSecretArn"] = ""
+	withoutToken["EventBusArn"] = ""
 	for _, params := range []map[string]string{samParams, withoutToken} {
 		for _, fn := range samFunctions(t, tmpl) {
 			name := fn.LogicalID
@@ -282,8 +285,10 @@ func TestSAMConfiguration(t *testing.T) {
 				}
 				switch fn.Dir {
 				case "caller-password":
-					if cfg.SelfService.Directory != "corp" || cfg.Tokens.Enabled() != (params["TokenSecretArn"] != "") {
-						t.Fatalf("self_service %+v, tokens enabled %v", cfg.SelfService, cfg.Tokens.Enabled())
+					// An issuer without a token secret is an OpenID Connect provider to discover.
+					if cfg.SelfService.Directory != "corp" || cfg.Tokens.Enabled() != (params["TokenSecretArn"] != "" || params["TokenIssuer"] != "") ||
+						cfg.Tokens.Discovery() != (params["TokenSecretArn"] == "" && params["TokenIssuer"] != "") {
+						t.Fatalf("self_service %+v, tokens enabled %v, discovery %v", cfg.SelfService, cfg.Tokens.Enabled(), cfg.Tokens.Discovery())
 					}
 				case "modify-user-passwords":
 					if cl, ok := cfg.Clusters[params["ClusterId"]]; !ok || cl.Directory != "corp" {
@@ -299,15 +304,24 @@ func TestSAMConfiguration(t *testing.T) {
 				roleID := strings.TrimSuffix(role.Value, ".Arn")
 				var readable []string
 				pols := path(tmpl, "Resources", roleID, "Properties", "Policies")
+				var putEvents []string
 				for _, pol := range pols.Content {
-					for _, st := range path(pol, "PolicyDocument", "Statement").Content {
-						v := c.eval(t, st)
+					pm, ok := c.eval(t, pol).(map[string]any) // a policy may be an !If
+					if !ok {
+						continue
+					}
+					doc, _ := pm["PolicyDocument"].(map[string]any)
+					sts, _ := doc["Statement"].([]any)
+					for _, v := range sts {
 						m, ok := v.(map[string]any)
 						if !ok {
 							continue
 						}
 						if m["Effect"] != "Allow" {
 							continue
+						}
+						if fmtList(m["Action"]) == "events:PutEvents" {
+							putEvents = append(putEvents, strings.Fields(fmtList(m["Resource"]))...)
 						}
 						if fmtList(m["Action"]) == "secretsmanager:GetSecretValue" {
 							readable = append(readable, strings.Fields(fmtList(m["Resource"]))...)
@@ -325,6 +339,14 @@ func TestSAMConfiguration(t *testing.T) {
 				slices.Sort(wantARNs)
 				if !slices.Equal(readable, wantARNs) {
 					t.Fatalf("%s may read %v, the configuration reads %v", roleID, readable, want)
+				}
+				// Events: PutEvents on the configured bus only, and only when one is configured.
+				var bus []string
+				if eb := cfg.Events.EventBridge; eb != nil {
+					bus = []string{eb.Bus}
+				}
+				if !slices.Equal(putEvents, bus) || (params["EventBusArn"] != "" && !slices.Equal(bus, []string{params["EventBusArn"]})) {
+					t.Fatalf("%s may put events on %v; the configuration publishes to %v", roleID, putEvents, bus)
 				}
 			})
 		}
@@ -402,5 +424,41 @@ func TestSAMParameters(t *testing.T) {
 				t.Fatalf("%s=%q is allowed", tt.name, tt.value)
 			}
 		})
+	}
+}
+
+// TestSAMCORSOnlyOnPortalApi: the portals' CORS configuration is on
+// caller-password's own HTTP API, from AllowedOrigins, never with credentials,
+// and the E-HPC API has none.
+func TestSAMCORSOnlyOnPortalApi(t *testing.T) {
+	tmpl := readYAML(t, "template.yaml")
+	if c := path(tmpl, "Resources", "Api", "Properties", "CorsConfiguration"); c != nil {
+		t.Error("the E-HPC HTTP API has a CorsConfiguration")
+	}
+	c := path(tmpl, "Resources", "PortalApi", "Properties", "CorsConfiguration")
+	if c == nil || c.Tag != "!If" || len(c.Content) != 3 {
+		t.Fatal("PortalApi has no CorsConfiguration conditional on AllowedOrigins")
+	}
+	cfg := c.Content[1]
+	if o := child(cfg, "AllowOrigins"); o == nil || o.Tag != "!Ref" || o.Value != "AllowedOrigins" {
+		t.Error("AllowOrigins is not !Ref AllowedOrigins")
+	}
+	if cr := child(cfg, "AllowCredentials"); cr == nil || cr.Value != "false" {
+		t.Error("AllowCredentials is not false")
+	}
+	for _, fn := range samFunctions(t, tmpl) {
+		for _, ev := range []string{"ChangePassword", "PasswordPolicy", "RpcGet", "RpcPost"} {
+			id := path(fn.Node, "Events", ev, "Properties", "ApiId")
+			if id == nil {
+				continue
+			}
+			want := "Api"
+			if fn.Dir == "caller-password" {
+				want = "PortalApi"
+			}
+			if id.Value != want {
+				t.Errorf("%s event %s is on %s, want %s", fn.Dir, ev, id.Value, want)
+			}
+		}
 	}
 }

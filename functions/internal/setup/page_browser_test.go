@@ -1,0 +1,229 @@
+package setup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"chpass/shared/config"
+	"chpass/shared/iamapi/oidctest"
+	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/password"
+)
+
+// chromium returns the path of Debian's chromium, skipping the test without it
+// (failing under CI=true).
+func chromium(tb testing.TB) string {
+	tb.Helper()
+	p, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("chromium is missing: make test installs it (functions/internal/setup/testdata/chromium.sh)")
+		}
+		tb.Skip("chromium is not installed; make test installs it")
+	}
+	return p
+}
+
+// browser starts a headless chromium for the test, with the flags this machine
+// needs (no sandbox as root, no background network).
+func browser(tb testing.TB) context.Context {
+	tb.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(tb)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(900, 1100),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	tb.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	tb.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	tb.Cleanup(cancel3)
+	return ctx
+}
+
+// shot saves a PNG screenshot of the page's state under .cache/page/.
+func shot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "..", ".cache", "page")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// pageApp is the local server's handler with the page on, tokens from the
+// in-process provider, and self-service in the directory selfService.
+func pageApp(tb testing.TB, p *oidctest.Provider, selfService, extra string) *App {
+	tb.Helper()
+	yml := fmt.Sprintf(`
+store: {path: %s}
+self_service: {directory: %s}
+tasks: {key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}
+tokens: {issuer: %s, audience: %s, user_claim: preferred_username}
+page: {path: /portal/, client_id: %s}
+%s`, filepath.Join(tb.TempDir(), "page.db"), selfService, p.Issuer(), p.ClientID(), p.ClientID(), extra)
+	cfg, err := config.Parse(context.Background(), strings.NewReader(yml))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := New(cfg, NewLogger(io.Discard, "local", "info"))
+	tb.Cleanup(func() { a.Close() })
+	return a
+}
+
+// walkPage drives the page in chromium: sign in at the provider, see the rules,
+// type a weak password and see its violations, then a good one and see success.
+func walkPage(t *testing.T, a *App, p *oidctest.Provider, name, oldPW, weak, good, shots string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := a.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	b := browser(t)
+	p.QueueUser(oidctest.User{Subject: "sub-" + name, PreferredUsername: name})
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(b, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(js string) []string {
+		t.Helper()
+		v, err := chromedp.Run(b, chromedp.Evaluate[[]string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	class := func(id string) string {
+		t.Helper()
+		v, err := chromedp.Run(b, chromedp.AttributeValue(chromedp.ID(id), "class"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Value
+	}
+
+	do("the page offers to sign in", chromedp.Navigate(srv.URL+"/portal/"), chromedp.WaitVisible(chromedp.ID("signin-button")))
+	shot(t, b, shots+"-1-signin")
+	do("signing in", chromedp.Click(chromedp.ID("signin-button")), chromedp.WaitVisible(chromedp.ID("form")))
+	who, err := chromedp.Run(b, chromedp.Text(chromedp.ID("who")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := eval(`[...document.querySelectorAll("#rules li")].map(li => li.dataset.rule)`)
+	if !strings.Contains(who, name) || !contains(rules, password.RuleMinLength) || !contains(rules, password.RuleCharCombination) {
+		t.Fatalf("after sign-in: who %q, rules %v", who, rules)
+	}
+	if p.TokenRequests() == 0 {
+		t.Fatal("the page never reached the provider's token endpoint")
+	}
+	shot(t, b, shots+"-2-rules")
+
+	// Typing: the length rule ticks live, before anything is sent.
+	do("typing", chromedp.SendKeys(chromedp.ID("old"), oldPW), chromedp.SendKeys(chromedp.ID("new"), weak))
+	if c := class("rule-minimum_password_length"); c != "fail" {
+		t.Errorf("the length rule reads %q for a short password, want fail", c)
+	}
+	shot(t, b, shots+"-3-typing")
+
+	// Submitting the weak one: the server's violations are shown.
+	do("submitting a weak password", chromedp.SendKeys(chromedp.ID("confirm"), weak), chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.CSS("#violations li")))
+	if v := eval(`[...document.querySelectorAll("#violations li")].map(li => li.dataset.rule)`); !contains(v, password.RuleMinLength) {
+		t.Errorf("violations shown %v, want %s among them", v, password.RuleMinLength)
+	}
+	shot(t, b, shots+"-4-violations")
+
+	eval(`["new", "confirm"].map(id => { document.getElementById(id).value = ""; return id; })`)
+	do("typing a good password", chromedp.SendKeys(chromedp.ID("new"), good), chromedp.SendKeys(chromedp.ID("confirm"), good))
+	if c := class("rule-minimum_password_length"); c != "ok" {
+		t.Errorf("the length rule reads %q for a good password, want ok", c)
+	}
+	do("submitting a good password", chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.CSS("#result.success")))
+	result, err := chromedp.Run(b, chromedp.Text(chromedp.ID("result")))
+	if err != nil || !strings.Contains(result, "changed") {
+		t.Errorf("result %q (%v)", result, err)
+	}
+	shot(t, b, shots+"-5-success")
+}
+
+func contains(s []string, v string) bool {
+	for _, e := range s {
+		if e == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPageInBrowserEmbedded walks the page in chromium and then proves the
+// embedded store holds the new password.
+func TestPageInBrowserEmbedded(t *testing.T) {
+	chromium(t)
+	p := oidctest.Start(t)
+	a := pageApp(t, p, "embedded", "users: [{name: alice, password: Old-page-Pw1!}]\n")
+	walkPage(t, a, p, "alice", "Old-page-Pw1!", "abc", "New-page-Pw2?x", "embedded")
+	s, err := a.Store(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChangePassword(context.Background(), "alice", "New-page-Pw2?x", "Third-page-Pw3#"); err != nil {
+		t.Fatalf("the store does not hold the password set through the page: %v", err)
+	}
+}
+
+// TestPageInBrowserSlapd walks the page against slapd, then binds as the user
+// with the new password.
+func TestPageInBrowserSlapd(t *testing.T) {
+	chromium(t)
+	e := ldaptest.Require(t)
+	t.Setenv("CHPASS_PAGE_BIND_PASSWORD", e.AdminPassword)
+	p := oidctest.Start(t)
+	u := e.FreshUsers(t, 1, "")[0]
+	extra := fmt.Sprintf(`directories:
+  corp:
+    type: ldap
+    ldap:
+      url: %s
+      start_tls: true
+      ca_file: %s
+      bind_dn: %s
+      bind_password: ${CHPASS_PAGE_BIND_PASSWORD}
+      user_dn_template: uid=%%s,%s
+`, e.URL, e.CA, e.AdminDN, e.People)
+	a := pageApp(t, p, "corp", extra)
+	good := "Page-Slapd-Pw9?" + u.Name[len(u.Name)-4:]
+	walkPage(t, a, p, u.Name, u.Password, "abc", good, "slapd")
+	if !e.Bind(t, u.Name, good) {
+		t.Fatal("slapd does not accept the password set through the page")
+	}
+}
