@@ -3,7 +3,7 @@ SHELL      := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := default
 
-FUNCTIONS  := caller-password modify-user-passwords
+FUNCTIONS  := caller-password modify-user-passwords rotate-password
 GO         ?= go
 GOFLAGS    := -trimpath
 LDFLAGS    := -s -w -buildid=
@@ -26,7 +26,7 @@ export CHPASS_CONFIG ?= $(DEMO)
 
 .PHONY: licenses release sbom-tool
 .PHONY: default fmt vet lint build build-aws build-fc package cfn-lint local run invoke demo-reset test bench deps ldap-deps qemu-deps ldap-up ldap-down samba-deps samba-up samba-down clean \
-	build-CallerPasswordFunction build-ModifyUserPasswordsFunction
+	build-CallerPasswordFunction build-ModifyUserPasswordsFunction build-RotatePasswordFunction
 
 ## default (a bare `make`): gofmt, go vet and the binaries; nothing is installed. `make test` runs the tests.
 default: lint build
@@ -62,6 +62,9 @@ build-CallerPasswordFunction:
 
 build-ModifyUserPasswordsFunction:
 	$(GOBUILD_AWS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/modify-user-passwords
+
+build-RotatePasswordFunction:
+	$(GOBUILD_AWS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/rotate-password
 
 ## package: one reproducible zip per function per cloud: dist/aws/<fn>.zip (bootstrap, for template.yaml)
 ## and dist/fc/<fn>.zip (the binary s.yaml names as handler).

@@ -102,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *function != "" {
 		return invoke(ctx, app, *function, *event, clock == nil, stdout, stderr)
 	}
+	if err := startSchedule(ctx, app); err != nil {
+		app.Logger.Error().Err(err).Msg("cannot start the rotation schedule")
+		return 1
+	}
 	// The port first, so that a busy one is said before anything starts; the
 	// task worker Local starts ends with ctx, before the store closes.
 	ln, err := net.Listen("tcp", *addr)

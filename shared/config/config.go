@@ -44,6 +44,23 @@ type Config struct {
 	Clusters       map[string]Cluster   `yaml:"clusters" validate:"dive"`
 	Batch          Batch                `yaml:"batch"`
 	Tasks          Tasks                `yaml:"tasks"`
+	Rotation       Rotation             `yaml:"rotation"`
+}
+
+// Rotation configures the rotate-password function.
+type Rotation struct {
+	// Backend is the secret service: "secretsmanager", "kms" or "embedded"; empty means the
+	// platform's (Lambda: secretsmanager, Function Compute: kms, local: embedded).
+	Backend string `yaml:"backend" validate:"omitempty,oneof=secretsmanager kms embedded"`
+	// Secrets names the secrets a timer rotates when its payload names none.
+	Secrets []string `yaml:"secrets"`
+	// Key is the base64 of the 32-byte AES-GCM key that seals the embedded backend's values.
+	Key Secret `yaml:"key"`
+	// Seed creates these secrets in the embedded backend when they are missing (local use).
+	Seed map[string]Secret `yaml:"seed"`
+	// Schedule is a five-field cron expression (minute hour day month weekday, UTC) on which
+	// functions/local rotates Secrets; empty means no local schedule.
+	Schedule string `yaml:"schedule"`
 }
 
 // Store configures the embedded store: one bbolt file.
@@ -113,6 +130,9 @@ type Directory struct {
 	// LDAP holds the settings of an OpenLDAP or Active Directory directory
 	// (package ldap; dialect says which); its bind_password may be a ${REF}.
 	LDAP *ldap.Config `yaml:"ldap" validate:"required_if=Type ldap"`
+	// BindPasswordRef is the reference bind_password was written as ("" for a literal), kept so
+	// that an instance can re-read the secret when it is rotated.
+	BindPasswordRef string `yaml:"-"`
 }
 
 // Cluster is an E-HPC cluster: the directory its users live in, its policy and
@@ -334,10 +354,12 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 			continue
 		}
 		s := NewSecret(d.LDAP.BindPassword)
+		d.BindPasswordRef = Reference(d.LDAP.BindPassword)
 		if err := resolve(ctx, fmt.Sprintf("directories[%s].ldap.bind_password", name), &s, rs); err != nil {
 			return err
 		}
 		d.LDAP.BindPassword = s.Reveal()
+		cfg.Directories[name] = d
 	}
 	return resolve(ctx, "tasks.key", &cfg.Tasks.Key, rs)
 }

@@ -113,3 +113,13 @@ func SecretField(secret, key string) (string, error) {
 	}
 	return v, nil
 }
+
+// Reference returns the reference a configuration value names (${REF} or {{REF}}, without the
+// braces), or "" when the value is literal.
+func Reference(value string) string {
+	m := refPattern.FindStringSubmatch(strings.TrimSpace(value))
+	if m == nil {
+		return ""
+	}
+	return m[1] + m[2]
+}

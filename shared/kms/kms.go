@@ -293,6 +293,7 @@ func safeText(err error) string {
 // Error is a failed fetch of a secret. Its text names the secret and the KMS
 // error code, never the secret's value nor the signed request.
 type Error struct {
+	Op        string // the action; empty means GetSecretValue
 	Name      string // the secret's name
 	Code      string // the KMS or SDK error code, such as Forbidden.ResourceNotFound; empty when there is none
 	Status    int    // the HTTP status of a KMS error, else 0
@@ -303,7 +304,11 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "kms: GetSecretValue %s: ", e.Name)
+	op := e.Op
+	if op == "" {
+		op = "GetSecretValue"
+	}
+	fmt.Fprintf(&b, "kms: %s %s: ", op, e.Name)
 	if e.Code != "" {
 		b.WriteString(e.Code)
 		if e.Status != 0 {

@@ -143,6 +143,10 @@ type Directory struct {
 	dialFn func(ctx context.Context) (conn, error)
 	// down is set while connections fail, so that Warn hears of an outage once.
 	down *atomic.Bool
+
+	// ref is the service account's password after a re-read (refresh.go); a pointer, so that
+	// a Directory from WithReset, which shares the pool, shares it too.
+	ref *refresher
 }
 
 var _ password.Directory = (*Directory)(nil)
@@ -207,7 +211,7 @@ func New(cfg Config) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldap: invalid configuration: url: %w", err)
 	}
-	d := &Directory{cfg: cfg, scheme: u.Scheme, down: new(atomic.Bool)}
+	d := &Directory{cfg: cfg, scheme: u.Scheme, down: new(atomic.Bool), ref: new(refresher)}
 	port := u.Port()
 	switch u.Scheme {
 	case "ldaps":
@@ -325,7 +329,8 @@ func (d *Directory) dialService(ctx context.Context) (conn, error) {
 		return nil, err
 	}
 	d.setTimeout(ctx, c, d.cfg.DialTimeout)
-	if _, err := c.SimpleBind(&goldap.SimpleBindRequest{Username: d.cfg.BindDN, Password: d.cfg.BindPassword}); err != nil {
+	pw, _ := d.bindPassword()
+	if _, err := c.SimpleBind(&goldap.SimpleBindRequest{Username: d.cfg.BindDN, Password: pw}); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -359,6 +364,7 @@ func backoff(ctx context.Context, n int) error {
 // fn's failures when idempotent, or when the server said it did not act.
 func (d *Directory) withService(ctx context.Context, idempotent bool, fn func(c conn) error) error {
 	var err error
+	refreshed := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if berr := backoff(ctx, attempt); berr != nil {
@@ -369,7 +375,13 @@ func (d *Directory) withService(ctx context.Context, idempotent bool, fn func(c 
 			return cerr
 		}
 		var pc *pooled
+		_, gen := d.bindPassword()
 		pc, err = d.pool.get(ctx)
+		if err != nil && !refreshed && d.refreshBind(ctx, err, gen) {
+			refreshed = true // one refresh and one retry per operation, never a loop
+			attempt--
+			continue
+		}
 		if err != nil {
 			if attempt < d.cfg.Retries && transient(err) && !errors.Is(err, errPoolClosed) {
 				continue

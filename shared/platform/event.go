@@ -22,8 +22,9 @@ import (
 // ErrBodyTooLarge reports an event whose request body, or a response whose body, exceeds MaxBodyBytes.
 var ErrBodyTooLarge = errors.New("body exceeds 6 MiB")
 
-// ErrUnknownEvent reports an event that is not an HTTP event of a kind this package knows.
-var ErrUnknownEvent = errors.New("not an API Gateway HTTP API (2.0), REST API (1.0), Lambda Function URL or Function Compute HTTP trigger event")
+// ErrUnknownEvent reports an event of no kind the function accepts on the platform it arrived
+// on; the error wrapping it names the event's kind when it is known and the kinds accepted.
+var ErrUnknownEvent = errors.New("event of a kind this function does not accept")
 
 // request is an HTTP request as a platform event describes it, before it becomes an *http.Request.
 type request struct {

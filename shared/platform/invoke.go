@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/aliyun/fc-runtime-go-sdk/events"
 )
 
 // kind names an event's shape.
@@ -66,31 +64,7 @@ func detect(data []byte) (kind, error) {
 // 2.0), REST API (payload 1.0), Lambda Function URL or Function Compute HTTP trigger event, whose
 // kind Invoke detects. It returns the response JSON that platform expects from the function. The
 // request's gateway.Info is as LambdaHandler or FCHandler would make it, and its context is ctx's.
-// Invoke serves `-event FILE` runs and tests.
+// Invoke serves `-event FILE` runs and tests; InvokeKinds does the same for any kinds.
 func Invoke(ctx context.Context, h http.Handler, data []byte) ([]byte, error) {
-	k, err := detect(data)
-	if err != nil {
-		return nil, fmt.Errorf("platform.Invoke: %w", err)
-	}
-	var resp any
-	switch k {
-	case kindV2:
-		resp, err = invokeV2(ctx, h, data)
-	case kindV1:
-		resp, err = invokeV1(ctx, h, data)
-	case kindFC:
-		var e events.HTTPTriggerEvent
-		if err = json.Unmarshal(data, &e); err != nil {
-			return nil, fmt.Errorf("platform.Invoke: malformed FC HTTP trigger event: %w", err)
-		}
-		resp, err = invokeFC(ctx, h, &e)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("platform.Invoke: %w", err)
-	}
-	out, err := json.Marshal(resp)
-	if err != nil {
-		return nil, fmt.Errorf("platform.Invoke: %w", err)
-	}
-	return out, nil
+	return InvokeKinds(ctx, data, HTTP(h)...)
 }

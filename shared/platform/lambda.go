@@ -103,20 +103,9 @@ type v1Response struct {
 // request id) and the authorizer the event's requestContext names. It returns an error only for
 // an event it cannot map, an oversized body, or a handler that panicked.
 func LambdaHandler(h http.Handler) func(ctx context.Context, event json.RawMessage) (any, error) {
+	kinds := HTTP(h)
 	return func(ctx context.Context, event json.RawMessage) (any, error) {
-		k, err := detect(event)
-		if err != nil {
-			return nil, fmt.Errorf("platform.LambdaHandler: %w", err)
-		}
-		var resp any
-		switch k {
-		case kindV2:
-			resp, err = invokeV2(ctx, h, event)
-		case kindV1:
-			resp, err = invokeV1(ctx, h, event)
-		default:
-			err = fmt.Errorf("a %s event reached Lambda: %w", k, ErrUnknownEvent)
-		}
+		resp, err := dispatch(ctx, gateway.Lambda, kinds, event)
 		if err != nil {
 			return nil, fmt.Errorf("platform.LambdaHandler: %w", err)
 		}

@@ -561,6 +561,8 @@ func TestLambdaHandlerKinds(t *testing.T) {
 		{"RESTAPIv1", v1Event("GET", "/p"), nil},
 		{"FCEventIsRefused", fcEvent("GET", "/p"), platform.ErrUnknownEvent},
 		{"ScheduleIsRefused", map[string]any{"source": "aws.events", "detail-type": "Scheduled Event"}, platform.ErrUnknownEvent},
+		{"FCTimerIsRefused", map[string]any{"triggerTime": "2026-11-29T03:00:00Z", "triggerName": "t", "payload": ""}, platform.ErrUnknownEvent},
+		{"RotationIsRefused", map[string]any{"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"}, platform.ErrUnknownEvent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

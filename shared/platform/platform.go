@@ -64,21 +64,33 @@ func Detect() string {
 // Function Compute when FC_RUNTIME_API is set, otherwise a local HTTP server on Options.Addr.
 // It returns when the local server stops (after SIGINT or SIGTERM, gracefully) and never on the clouds.
 func Run(h http.Handler, opts Options) error {
+	return RunFunction(HTTPFunction(h), opts)
+}
+
+// RunFunction serves fn on the platform the environment names, as Run does: on Lambda and Function
+// Compute each event goes to the kind of fn.Kinds it matches among those the platform delivers,
+// and any other is refused with ErrUnknownEvent; locally fn.Local is served over HTTP, and a
+// function without one (a scheduled function) refuses to start, pointing at -event and
+// functions/local.
+func RunFunction(fn Function, opts Options) error {
 	platform := Detect()
 	log := opts.Logger.With().Str("platform", platform).Logger()
 	switch platform {
 	case gateway.Lambda:
 		log.Info().Msg("starting")
-		lambda.Start(LambdaHandler(h))
+		lambda.Start(Handler(gateway.Lambda, fn.Kinds...))
 		return errors.New("platform.Run: lambda.Start returned")
 	case gateway.FC:
 		log.Info().Msg("starting")
-		fc.Start(FCHandler(h))
+		fc.Start(Handler(gateway.FC, fn.Kinds...))
 		return errors.New("platform.Run: fc.Start returned")
+	}
+	if fn.Local == nil {
+		return errors.New("platform.Run: this function serves no HTTP: run it once with -event FILE, or on a schedule with functions/local")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runLocal(ctx, h, opts.addr(), log)
+	return runLocal(ctx, fn.Local, opts.addr(), log)
 }
 
 func (o Options) addr() string {

@@ -223,6 +223,7 @@ func (r *Resolver) endpoint() string {
 // Error is a failed fetch of a secret. Its text names the ARN and the AWS error
 // code, never the secret's value.
 type Error struct {
+	Op   string // the operation; empty means GetSecretValue
 	ARN  string
 	Code string // the AWS error code, such as ResourceNotFoundException; empty when AWS gave none
 	Err  error
@@ -230,10 +231,14 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("secretsmanager: GetSecretValue %s: %s: %v", e.ARN, e.Code, e.Err)
+	op := e.Op
+	if op == "" {
+		op = "GetSecretValue"
 	}
-	return fmt.Sprintf("secretsmanager: GetSecretValue %s: %v", e.ARN, e.Err)
+	if e.Code != "" {
+		return fmt.Sprintf("secretsmanager: %s %s: %s: %v", op, e.ARN, e.Code, e.Err)
+	}
+	return fmt.Sprintf("secretsmanager: %s %s: %v", op, e.ARN, e.Err)
 }
 
 // Unwrap returns the cause, for errors.Is and errors.As.

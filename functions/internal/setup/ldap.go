@@ -22,6 +22,9 @@ func (a *App) openDirectory(name string, dc config.Directory) (password.Director
 			// In the form of the configuration's other errors: the key, then what is wrong.
 			return nil, fmt.Errorf("directories[%s].ldap: %s", name, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "ldap: "), "invalid configuration: "))
 		}
+		if src := a.bindPasswords(dc.BindPasswordRef); src != nil {
+			d.SetBindPasswords(src, 0)
+		}
 		a.closers = append(a.closers, d)
 		return d, nil
 	default:

@@ -33,8 +33,11 @@ func stampVersion(stamp string) string {
 	return stamp[open : len(stamp)-closing]
 }
 
-// Builder builds one function's handler from an App.
+// Builder builds one HTTP function's handler from an App.
 type Builder func(ctx context.Context, a *App) (http.Handler, error)
+
+// FunctionBuilder builds a function that declares the event kinds it accepts (see platform.Kind).
+type FunctionBuilder func(ctx context.Context, a *App) (platform.Function, error)
 
 // Main is the whole of a function's main: it reads -config (default $CHPASS_CONFIG,
 // or else the configuration itself from $CHPASS_CONFIG_YAML, as the deployment
@@ -42,10 +45,31 @@ type Builder func(ctx context.Context, a *App) (http.Handler, error)
 // printing the platform's response, or hands it to the platform. It returns the
 // process's exit code.
 func Main(function string, build Builder) int {
-	return run(context.Background(), function, build, os.Args[1:], os.Stdout, os.Stderr)
+	return MainFunction(function, httpFunction(build))
+}
+
+// MainFunction is Main for a function that declares its own event kinds, such as a scheduled
+// one: -event accepts any of its kinds, and the platform refuses every other.
+func MainFunction(function string, build FunctionBuilder) int {
+	return runFunction(context.Background(), function, build, os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// httpFunction makes a FunctionBuilder of an HTTP function's Builder.
+func httpFunction(build Builder) FunctionBuilder {
+	return func(ctx context.Context, a *App) (platform.Function, error) {
+		h, err := build(ctx, a)
+		if err != nil {
+			return platform.Function{}, err
+		}
+		return platform.HTTPFunction(h), nil
+	}
 }
 
 func run(ctx context.Context, function string, build Builder, args []string, stdout, stderr io.Writer) int {
+	return runFunction(ctx, function, httpFunction(build), args, stdout, stderr)
+}
+
+func runFunction(ctx context.Context, function string, build FunctionBuilder, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(function, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("CHPASS_CONFIG"), "the configuration file (default $CHPASS_CONFIG)")
@@ -100,28 +124,28 @@ func run(ctx context.Context, function string, build Builder, args []string, std
 	}
 	defer app.Close()
 	app.Now = clock
-	h, err := build(ctx, app)
+	fn, err := build(ctx, app)
 	if err != nil {
 		// A plain line, as every other refusal to start (the configuration's errors among them).
 		return refuse(err, 1)
 	}
 	if *event != "" {
-		return invoke(ctx, h, *event, stdout, stderr)
+		return invoke(ctx, fn, *event, stdout, stderr)
 	}
-	if err := platform.Run(h, platform.Options{Logger: app.Logger.With().Str("version", Version).Logger()}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := platform.RunFunction(fn, platform.Options{Logger: app.Logger.With().Str("version", Version).Logger()}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		app.Logger.Error().Err(err).Msg("platform stopped")
 		return 1
 	}
 	return 0
 }
 
-func invoke(ctx context.Context, h http.Handler, path string, stdout, stderr io.Writer) int {
+func invoke(ctx context.Context, fn platform.Function, path string, stdout, stderr io.Writer) int {
 	ev, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "-event: %v\n", err)
 		return 2
 	}
-	out, err := platform.Invoke(ctx, h, ev)
+	out, err := platform.InvokeKinds(ctx, ev, fn.Kinds...)
 	if err != nil {
 		fmt.Fprintf(stderr, "-event %s: %v\n", path, err)
 		return 1

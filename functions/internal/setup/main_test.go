@@ -22,6 +22,10 @@ func TestRunFlags(t *testing.T) {
 	}
 	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
 	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
+	timer := filepath.Join(t.TempDir(), "timer.json")
+	if err := os.WriteFile(timer, []byte(`{"triggerTime":"2026-11-29T03:00:00Z","triggerName":"rotate","payload":""}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -36,6 +40,7 @@ func TestRunFlags(t *testing.T) {
 		{"NoConfig", []string{"-config", ""}, 2, "", "no configuration"},
 		{"BadConfig", []string{"-config", "/nonexistent.yaml"}, 1, "", "no such file"},
 		{"MissingEvent", []string{"-config", cfg, "-event", "/nonexistent.json"}, 2, "", "-event"},
+		{"HTTPFunctionRefusesTimerEvent", []string{"-config", cfg, "-event", timer}, 1, "", "FC timer event: this function accepts only HTTP API 2.0 / Function URL or REST API or FC HTTP trigger events"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

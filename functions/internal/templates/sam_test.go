@@ -30,6 +30,9 @@ var samParams = map[string]string{
 	"ClusterId":                  "ehpc-hz-0123456789",
 	"LogRetentionInDays":         "90",
 	"ThrottlingRateLimit":        "50",
+	"RotatedSecretArns":          "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/app-db-YzAbCd",
+	"RotationSchedule":           "rate(30 days)",
+	"AlarmTopicArn":              "",
 	"ThrottlingBurstLimit":       "100",
 	"VpcEndpointsVpcId":          "",
 }
@@ -161,6 +164,9 @@ func TestSAMRoutes(t *testing.T) {
 	routes := map[string]string{} // "METHOD /path" -> function
 	for _, fn := range samFunctions(t, tmpl) {
 		evs := child(fn.Node, "Events")
+		if evs == nil {
+			continue // rotate-password: Secrets Manager invokes it (see TestSAMRotation)
+		}
 		for i := 0; i+1 < len(evs.Content); i += 2 {
 			ev := evs.Content[i+1]
 			if child(ev, "Type").Value != "HttpApi" {
@@ -245,12 +251,25 @@ func TestSAMConfiguration(t *testing.T) {
 						want = append(want, params[p])
 					}
 				}
+				// The bind secret is JSON (Rotation in the README): read through #password.
+				bindRef := params["DirectoryPasswordSecretArn"] + "#password"
+				if !strings.Contains(yml, "${"+bindRef+"}") {
+					t.Fatalf("the configuration does not read the bind secret as ${%s}", bindRef)
+				}
+				want = append(want, bindRef)
 				slices.Sort(want)
-				if got := r.sorted(); !slices.Equal(got, want) || len(got) < 2 {
+				slices.Sort(want)
+				if got := r.sorted(); !slices.Equal(got, want) || len(got) < 2 && fn.Dir != "rotate-password" {
 					t.Fatalf("resolved %v, want the ARNs %v", got, want)
 				}
-				if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != params["DirectoryUrl"] || d.LDAP.BindPassword != "secret-of-"+params["DirectoryPasswordSecretArn"] {
+				if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != params["DirectoryUrl"] || d.LDAP.BindPassword != "secret-of-"+bindRef || d.BindPasswordRef != bindRef {
 					t.Fatalf("directory corp: %+v", d.LDAP)
+				}
+				if fn.Dir == "rotate-password" {
+					if len(cfg.AccessKeys) != 0 || cfg.Rotation.Backend != "secretsmanager" {
+						t.Fatalf("rotate-password: access keys %d, rotation %+v", len(cfg.AccessKeys), cfg.Rotation)
+					}
+					return // its role: TestSAMRotation
 				}
 				if len(cfg.AccessKeys) == 0 {
 					t.Fatal("no access keys")
@@ -299,7 +318,12 @@ func TestSAMConfiguration(t *testing.T) {
 					}
 				}
 				slices.Sort(readable)
-				if !slices.Equal(readable, want) {
+				var wantARNs []string
+				for _, w := range want {
+					wantARNs = append(wantARNs, strings.TrimSuffix(w, "#password"))
+				}
+				slices.Sort(wantARNs)
+				if !slices.Equal(readable, wantARNs) {
 					t.Fatalf("%s may read %v, the configuration reads %v", roleID, readable, want)
 				}
 			})

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"archive/zip"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -146,6 +147,10 @@ func TestServerlessDevs(t *testing.T) {
 			if trs == nil || len(trs.Content) == 0 {
 				t.Fatal("no triggers")
 			}
+			if fn == "rotate-password" {
+				checkTimer(t, trs)
+				return
+			}
 			for _, tr := range trs.Content {
 				if child(tr, "triggerType").Value != "http" {
 					t.Errorf("trigger %s: want http", child(tr, "triggerName").Value)
@@ -232,9 +237,14 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			}}
 			cfg := parseConfig(t, yml.Value, r)
 			// Each function reads only its own kind of access keys.
-			want := []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), admin}
+			// The bind secret is JSON (Rotation in the README): read through #password.
+			bind := "kms:" + doc.Vars["directoryPasswordSecret"].(string) + "#password"
+			want := []string{bind, admin}
+			if fn == "rotate-password" {
+				want = want[:1]
+			}
 			if fn == "caller-password" {
-				want = []string{"kms:" + doc.Vars["directoryPasswordSecret"].(string), self, "kms:" + doc.Vars["tokenSecret"].(string)}
+				want = []string{bind, self, "kms:" + doc.Vars["tokenSecret"].(string)}
 			}
 			slices.Sort(want)
 			if got := r.sorted(); !slices.Equal(got, want) {
@@ -243,9 +253,33 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			if d := cfg.Directories["corp"]; d.LDAP == nil || d.LDAP.URL != doc.Vars["directoryUrl"] {
 				t.Fatalf("directory corp: %+v", d.LDAP)
 			}
+			if fn == "rotate-password" {
+				if len(cfg.AccessKeys) != 0 || cfg.Rotation.Backend != "kms" {
+					t.Fatalf("rotate-password: access keys %d, rotation %+v", len(cfg.AccessKeys), cfg.Rotation)
+				}
+				return
+			}
 			if len(cfg.AccessKeys) != 1 {
 				t.Fatalf("access keys: %d", len(cfg.AccessKeys))
 			}
 		})
+	}
+}
+
+// checkTimer checks rotate-password's one trigger: a timer with a six-field cron expression
+// and a payload naming the secrets to rotate.
+func checkTimer(t *testing.T, trs *yaml.Node) {
+	t.Helper()
+	if len(trs.Content) != 1 || child(trs.Content[0], "triggerType").Value != "timer" {
+		t.Fatal("rotate-password: want one timer trigger")
+	}
+	cfg := child(trs.Content[0], "triggerConfig")
+	cron := strings.TrimPrefix(child(cfg, "cronExpression").Value, "CRON_TZ=UTC ")
+	if len(strings.Fields(cron)) != 6 {
+		t.Errorf("cronExpression %q: want six fields, seconds first", cron)
+	}
+	var payload struct{ Secrets []string }
+	if err := json.Unmarshal([]byte(child(cfg, "payload").Value), &payload); err != nil || len(payload.Secrets) == 0 {
+		t.Errorf("payload %q: want {\"secrets\": [...]}: %v", child(cfg, "payload").Value, err)
 	}
 }

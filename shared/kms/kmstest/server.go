@@ -51,12 +51,15 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests map[string]int
+	state    map[string]*secretState // secrets made with AddSecret, with versions and stages
+	throttle int                     // answer this many more requests with Throttling
+	calls    map[string]int          // well-signed requests by action
 }
 
 // NewServer starts a Server that the test's cleanup stops.
 func NewServer(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{opts: opts, tb: tb, requests: map[string]int{}}
+	s := &Server{opts: opts, tb: tb, requests: map[string]int{}, state: map[string]*secretState{}, calls: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	tb.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -107,8 +110,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			p[k] = v[0]
 		}
 	}
-	if r.Method != http.MethodPost || r.URL.Path != "/" || p["Action"] != "GetSecretValue" || p["Version"] != "2016-01-20" || p["Format"] != "JSON" {
-		s.tb.Errorf("kmstest: not a GetSecretValue request: %s %s Action=%q Version=%q", r.Method, r.URL.Path, p["Action"], p["Version"])
+	if r.Method != http.MethodPost || r.URL.Path != "/" || !actions[p["Action"]] || p["Version"] != "2016-01-20" || p["Format"] != "JSON" {
+		s.tb.Errorf("kmstest: not a request this fake serves: %s %s Action=%q Version=%q", r.Method, r.URL.Path, p["Action"], p["Version"])
 		s.fail(w, http.StatusBadRequest, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 		return
 	}
@@ -138,7 +141,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	name := p["SecretName"]
 	s.mu.Lock()
-	s.requests[name]++
+	s.calls[p["Action"]]++
+	if s.throttle > 0 {
+		s.throttle--
+		s.mu.Unlock()
+		s.fail(w, http.StatusServiceUnavailable, "Throttling", "Request was denied due to request throttling.")
+		return
+	}
+	if p["Action"] == "GetSecretValue" {
+		s.requests[name]++
+	}
+	if st := s.state[name]; st != nil || p["Action"] != "GetSecretValue" {
+		defer s.mu.Unlock()
+		s.serveVersions(w, p, st)
+		return
+	}
 	s.mu.Unlock()
 	sec, ok := s.opts.Secrets[name]
 	switch {

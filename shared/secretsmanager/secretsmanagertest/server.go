@@ -1,5 +1,6 @@
 // Package secretsmanagertest runs a fake AWS Secrets Manager that answers
-// GetSecretValue as the service does, for tests that drive the real SDK.
+// GetSecretValue, DescribeSecret, PutSecretValue and UpdateSecretVersionStage as the
+// service does, with versions and staging labels, for tests that drive the real SDK.
 package secretsmanagertest
 
 import (
@@ -55,12 +56,33 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests map[string]int
+	state    map[string]*secretState // by ARN, for secrets that hold a value
+	throttle int                     // answer this many more requests with ThrottlingException
+	calls    map[string]int          // well-signed requests by operation
+}
+
+// secretState is a secret's versions, as the service keeps them.
+type secretState struct {
+	rotation bool
+	versions []*version
+}
+
+type version struct {
+	id     string
+	value  *string // nil: created by RotateSecret, no value yet
+	stages []string
 }
 
 // NewServer starts a Server that the test's cleanup stops.
 func NewServer(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{opts: opts, tb: tb, requests: map[string]int{}}
+	s := &Server{opts: opts, tb: tb, requests: map[string]int{}, state: map[string]*secretState{}, calls: map[string]int{}}
+	for arn, sec := range opts.Secrets {
+		if sec.String != nil && sec.Code == "" && sec.Raw == "" {
+			v := *sec.String
+			s.state[arn] = &secretState{versions: []*version{{id: "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111", value: &v, stages: []string{Current}}}}
+		}
+	}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	tb.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -100,9 +122,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.Method != http.MethodPost || r.URL.Path != "/" || r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" ||
+	op, _ := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
+	if r.Method != http.MethodPost || r.URL.Path != "/" || !operations[op] ||
 		r.Header.Get("Content-Type") != "application/x-amz-json-1.1" {
-		s.tb.Errorf("secretsmanagertest: not a GetSecretValue request: %s %s target=%q type=%q", r.Method, r.URL, r.Header.Get("X-Amz-Target"), r.Header.Get("Content-Type"))
+		s.tb.Errorf("secretsmanagertest: not a request this fake serves: %s %s target=%q type=%q", r.Method, r.URL, r.Header.Get("X-Amz-Target"), r.Header.Get("Content-Type"))
 		s.fail(w, http.StatusBadRequest, "UnknownOperationException", "")
 		return
 	}
@@ -117,7 +140,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.calls[op]++
+	if s.throttle > 0 {
+		s.throttle--
+		s.mu.Unlock()
+		s.fail(w, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
+		return
+	}
+	if op != "GetSecretValue" {
+		defer s.mu.Unlock()
+		s.serveVersions(w, op, in.SecretId, body)
+		return
+	}
 	s.requests[in.SecretId]++
+	if st := s.state[in.SecretId]; st != nil {
+		defer s.mu.Unlock()
+		s.serveVersions(w, op, in.SecretId, body)
+		return
+	}
 	s.mu.Unlock()
 	sec, ok := s.opts.Secrets[in.SecretId]
 	switch {

@@ -1,0 +1,202 @@
+package setup
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
+	"github.com/aws/aws-lambda-go/events"
+
+	"chpass/shared/config"
+	"chpass/shared/embedded"
+	"chpass/shared/gateway"
+	"chpass/shared/ldap"
+	"chpass/shared/platform"
+	"chpass/shared/rotation"
+)
+
+// cloudSecrets builds the secret writers of the clouds compiled in (see cloudResolvers).
+var cloudSecrets = map[string]func() rotation.Secrets{}
+
+// BuildRotatePassword builds the rotation function. It accepts Secrets Manager's rotation event
+// (the four steps, with the secretsmanager backend) and the Function Compute timer event (the
+// slot-locked protocol over the timer's secrets, with the kms or embedded backend); -event and
+// functions/local take either.
+func BuildRotatePassword(ctx context.Context, a *App) (platform.Function, error) {
+	backend := a.Config.Rotation.Backend
+	if backend == "" {
+		backend = map[string]string{gateway.Lambda: "secretsmanager", gateway.FC: "kms", gateway.Local: "embedded"}[platform.Detect()]
+	}
+	secrets, stages, err := a.rotationSecrets(ctx, backend)
+	if err != nil {
+		return platform.Function{}, err
+	}
+	r := &rotation.Rotator{
+		Secrets: secrets, Stages: stages, Policy: a.Config.Policy,
+		Logger: a.Logger,
+		Account: func(ctx context.Context, name string) (rotation.Account, error) {
+			d, err := a.Directory(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			acct, ok := d.(rotation.Account)
+			if !ok {
+				return nil, fmt.Errorf("directory %q cannot verify a password", name)
+			}
+			return acct, nil
+		},
+	}
+	rotate := platform.SecretsManagerRotation(func(ctx context.Context, e events.SecretsManagerSecretRotationEvent) error {
+		switch backend {
+		case "secretsmanager":
+			return r.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step)
+		case "embedded":
+			return a.rotateLocally(ctx, r, e)
+		}
+		return fmt.Errorf("a Secrets Manager rotation event needs rotation.backend secretsmanager (or embedded, locally), not %s", backend)
+	})
+	timer := platform.FCTimer(func(ctx context.Context, e fcevents.TimerEvent) error {
+		return a.rotateOnTimer(ctx, r, e)
+	})
+	return platform.Function{Kinds: []platform.Kind{rotate, timer}}, nil
+}
+
+// rotateOnTimer rotates the secrets the payload names ({"secrets": [...]}; else rotation.secrets)
+// for the slot of the trigger time.
+func (a *App) rotateOnTimer(ctx context.Context, r *rotation.Rotator, e fcevents.TimerEvent) error {
+	at, err := time.Parse(time.RFC3339, *e.TriggerTime)
+	if err != nil {
+		return fmt.Errorf("triggerTime is not an RFC 3339 time")
+	}
+	names := a.Config.Rotation.Secrets
+	if e.Payload != nil && strings.TrimSpace(*e.Payload) != "" {
+		var p struct {
+			Secrets []string `json:"secrets"`
+		}
+		if err := json.Unmarshal([]byte(*e.Payload), &p); err != nil {
+			return errors.New(`the timer's payload is not {"secrets": ["name", ...]}`)
+		}
+		if len(p.Secrets) > 0 {
+			names = p.Secrets
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("no secret to rotate: the payload and rotation.secrets name none")
+	}
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, r.Rotate(ctx, name, rotation.SlotVersion(at)))
+	}
+	return errors.Join(errs...)
+}
+
+// rotateLocally runs a Secrets Manager rotation step on the embedded backend, seen with Secrets
+// Manager's stage names, doing locally what the service does around the function: before
+// createSecret it starts the rotation (the token's version, pending, no value), after a
+// successful finishSecret it removes the pending stage.
+func (a *App) rotateLocally(ctx context.Context, r *rotation.Rotator, e events.SecretsManagerSecretRotationEvent) error {
+	kmsView, ok := r.Secrets.(*embedded.Secrets)
+	if !ok {
+		return errors.New("the embedded backend is not open")
+	}
+	aws, err := kmsView.As(rotation.AWSStages)
+	if err != nil {
+		return err
+	}
+	local := *r
+	local.Secrets, local.Stages = aws, rotation.AWSStages
+	if e.Step == rotation.StepCreate {
+		if err := aws.Start(ctx, e.SecretID, e.ClientRequestToken); err != nil {
+			return err
+		}
+	}
+	if err := local.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step); err != nil {
+		return err
+	}
+	if e.Step == rotation.StepFinish {
+		if err := aws.MoveStage(ctx, e.SecretID, rotation.AWSStages.Pending, "", e.ClientRequestToken); err != nil && !errors.Is(err, rotation.ErrStageConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+// rotationSecrets returns the backend's secret writer and stages.
+func (a *App) rotationSecrets(ctx context.Context, backend string) (rotation.Secrets, rotation.Stages, error) {
+	if backend != "embedded" {
+		build, ok := cloudSecrets[backend]
+		if !ok {
+			return nil, rotation.Stages{}, fmt.Errorf("rotation.backend %s is not compiled into this binary", backend)
+		}
+		st := rotation.KMSStages
+		if backend == "secretsmanager" {
+			st = rotation.AWSStages
+		}
+		return build(), st, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(a.Config.Rotation.Key.Reveal())
+	if err != nil || len(key) != 32 {
+		return nil, rotation.Stages{}, errors.New("rotation.key: the embedded backend needs the base64 of 32 bytes")
+	}
+	store, err := a.Store(ctx)
+	if err != nil {
+		return nil, rotation.Stages{}, err
+	}
+	secrets, err := store.Secrets(key)
+	if err != nil {
+		return nil, rotation.Stages{}, err
+	}
+	for name, v := range a.Config.Rotation.Seed {
+		if _, err := secrets.Describe(ctx, name); errors.Is(err, rotation.ErrSecretNotFound) {
+			if err := secrets.Create(ctx, name, "seed", v.Reveal()); err != nil {
+				return nil, rotation.Stages{}, fmt.Errorf("rotation.seed[%s]: %w", name, err)
+			}
+		}
+	}
+	return secrets, rotation.KMSStages, nil
+}
+
+// bindPasswords returns how to re-read a directory's bind password from the secret service its
+// reference names (Secrets Manager or KMS, as compiled in): the current version, then the
+// pending one, each through #key when the reference has one. nil when ref is no such secret.
+func (a *App) bindPasswords(ref string) ldap.BindPasswords {
+	secret, key, hasKey := strings.Cut(ref, "#")
+	backend, stages := "", rotation.Stages{}
+	switch {
+	case strings.HasPrefix(secret, "arn:") && strings.Contains(secret, ":secretsmanager:"):
+		backend, stages = "secretsmanager", rotation.AWSStages
+	case strings.HasPrefix(secret, "kms:"): // kms.Prefix; the package is not linked into AWS builds
+		backend, stages, secret = "kms", rotation.KMSStages, strings.TrimPrefix(secret, "kms:")
+	default:
+		return nil
+	}
+	build, ok := cloudSecrets[backend]
+	if !ok {
+		return nil
+	}
+	store := build()
+	return func(ctx context.Context) ([]string, error) {
+		var out []string
+		for _, stage := range []string{stages.Current, stages.Pending} {
+			v, err := store.Value(ctx, secret, "", stage)
+			if errors.Is(err, rotation.ErrVersionNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if hasKey {
+				if v, err = config.SecretField(v, key); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+}

@@ -1,0 +1,14 @@
+// Command rotate-password rotates service-account passwords kept in a secret store: Secrets
+// Manager's rotation steps on AWS Lambda, a timer over KMS generic secrets on Function Compute,
+// and either event locally against the embedded secret backend.
+package main
+
+import (
+	"os"
+
+	"chpass/functions/internal/setup"
+)
+
+func main() {
+	os.Exit(setup.MainFunction("rotate-password", setup.BuildRotatePassword))
+}

@@ -1,0 +1,181 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"chpass/shared/password"
+)
+
+// Outcomes, in the log field OutcomeField of every step's line. Alarm on OutcomeFailed.
+const (
+	OutcomeField   = "rotation_outcome"
+	OutcomeDone    = "done"    // the step changed something
+	OutcomeNothing = "nothing" // the step found its work done already (a repeat, or another run did it)
+	OutcomeLocked  = "locked"  // another invocation holds this slot's rotation
+	OutcomeFailed  = "failed"  // the step failed; the platform retries, the error says why
+)
+
+// Rotator rotates secrets through a Secrets service and the directories their accounts live in.
+// It is safe for concurrent use.
+type Rotator struct {
+	Secrets Secrets
+	Stages  Stages
+	// Account returns the directory called name (a key of directories, or "embedded").
+	Account func(ctx context.Context, name string) (Account, error)
+	Policy  password.Policy
+	Logger  zerolog.Logger
+	// Attempts and Backoff bound the retries of a throttled secret-service call: Attempts tries
+	// in all, waiting Backoff, then twice as long, … between them. Zero means 5 and 200ms.
+	Attempts int
+	Backoff  time.Duration
+}
+
+// step is one logged step of a rotation.
+type step struct {
+	r                     *Rotator
+	secret, version, name string
+}
+
+// log writes the step's one line: the secret, the version, the step, the outcome and, on
+// failure, the cause (never a value: the adapters' and directories' errors hold none).
+func (s step) log(outcome string, err error) {
+	ev := s.r.Logger.Info()
+	if outcome == OutcomeFailed {
+		ev = s.r.Logger.Error().Err(err)
+	}
+	ev.Str("event", "rotation").Str("secret", s.secret).Str("version", s.version).Str("step", s.name).
+		Str(OutcomeField, outcome).Msg("rotation step")
+}
+
+// end logs the outcome of the step and returns its error as a *Failure.
+func (s step) end(outcome string, err error) error {
+	if err != nil {
+		s.log(OutcomeFailed, err)
+		return &Failure{Secret: s.secret, Version: s.version, Step: s.name, Err: err}
+	}
+	s.log(outcome, nil)
+	return nil
+}
+
+// retry runs call until it succeeds, fails other than by throttling, or Attempts run out.
+func (r *Rotator) retry(ctx context.Context, call func() error) error {
+	attempts, wait := r.Attempts, r.Backoff
+	if attempts <= 0 {
+		attempts = 5
+	}
+	if wait <= 0 {
+		wait = 200 * time.Millisecond
+	}
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w (gave up waiting: %v)", err, ctx.Err())
+			case <-t.C:
+			}
+			wait *= 2
+		}
+		if err = call(); err == nil || !errors.Is(err, ErrThrottled) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w (after %d attempts)", err, attempts)
+}
+
+func (r *Rotator) describe(ctx context.Context, secret string) (d Description, err error) {
+	err = r.retry(ctx, func() error { d, err = r.Secrets.Describe(ctx, secret); return err })
+	return d, err
+}
+
+func (r *Rotator) value(ctx context.Context, secret, id, stage string) (Value, error) {
+	var s string
+	err := r.retry(ctx, func() (err error) { s, err = r.Secrets.Value(ctx, secret, id, stage); return err })
+	if err != nil {
+		return Value{}, err
+	}
+	v, err := ParseValue(s)
+	if err != nil {
+		return Value{}, fmt.Errorf("version %s%s: %w", id, stage, err)
+	}
+	return v, nil
+}
+
+func (r *Rotator) put(ctx context.Context, secret, id, value string, stages []string) error {
+	return r.retry(ctx, func() error { return r.Secrets.Put(ctx, secret, id, value, stages) })
+}
+
+func (r *Rotator) move(ctx context.Context, secret, stage, to, from string) error {
+	return r.retry(ctx, func() error { return r.Secrets.MoveStage(ctx, secret, stage, to, from) })
+}
+
+// generate makes the pending value from the current one.
+func (r *Rotator) generate(cur Value) (string, error) {
+	g := Generator{Policy: r.Policy, Exclude: cur.Exclude, Length: cur.Length}
+	pw, err := g.Generate(cur.Username)
+	if err != nil {
+		return "", err
+	}
+	return cur.WithPassword(pw)
+}
+
+// setPending makes the directory hold pending's password: nothing when it binds already; else as
+// the account (with the current password, or the previous one when a cut-off run changed it
+// before the stages moved) or as the service account, per the secret's mode.
+func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) (string, error) {
+	acct, err := r.Account(ctx, pending.Directory)
+	if err != nil {
+		return "", err
+	}
+	err = acct.Verify(ctx, pending.Username, pending.Password)
+	if err == nil {
+		return OutcomeNothing, nil
+	}
+	if password.ErrorCode(err) != password.EUNAUTHORIZED {
+		return "", fmt.Errorf("binding with the pending password: %w", err)
+	}
+	if pending.Mode == ModeService {
+		return OutcomeDone, acct.ResetPassword(ctx, pending.Username, pending.Password)
+	}
+	var lastErr error
+	for _, stage := range []string{r.Stages.Current, r.Stages.Previous} {
+		old, err := r.value(ctx, secret, "", stage)
+		if errors.Is(err, ErrVersionNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if old.Username != pending.Username {
+			return "", fmt.Errorf("the %s version names user %q, the pending one %q", stage, old.Username, pending.Username)
+		}
+		err = acct.ChangePassword(ctx, pending.Username, old.Password, pending.Password)
+		if err == nil {
+			return OutcomeDone, nil
+		}
+		if password.ErrorCode(err) != password.EUNAUTHORIZED {
+			return "", err
+		}
+		lastErr = err
+	}
+	return "", fmt.Errorf("neither the current nor the previous password binds: %w", lastErr)
+}
+
+// testPending binds with the pending password.
+func (r *Rotator) testPending(ctx context.Context, pending Value) error {
+	acct, err := r.Account(ctx, pending.Directory)
+	if err != nil {
+		return err
+	}
+	if err := acct.Verify(ctx, pending.Username, pending.Password); err != nil {
+		return fmt.Errorf("the pending password does not bind: %w", err)
+	}
+	return nil
+}
