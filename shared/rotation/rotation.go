@@ -116,6 +116,28 @@ type Account interface {
 	ResetPassword(ctx context.Context, name, newPassword string) error
 }
 
+// DNAccount is an Account that also takes accounts by DN, for secrets whose "dn" names an
+// account outside the directory's user search (such as chpass's own service account).
+type DNAccount interface {
+	VerifyDN(ctx context.Context, dn, pw string) error
+	ChangePasswordDN(ctx context.Context, dn, oldPassword, newPassword string) error
+	ResetPasswordDN(ctx context.Context, dn, newPassword string) error
+}
+
+// byDN is an Account that addresses one DN whatever name it is given.
+type byDN struct {
+	a  DNAccount
+	dn string
+}
+
+func (b byDN) Verify(ctx context.Context, _, pw string) error { return b.a.VerifyDN(ctx, b.dn, pw) }
+func (b byDN) ChangePassword(ctx context.Context, _, old, pw string) error {
+	return b.a.ChangePasswordDN(ctx, b.dn, old, pw)
+}
+func (b byDN) ResetPassword(ctx context.Context, _, pw string) error {
+	return b.a.ResetPasswordDN(ctx, b.dn, pw)
+}
+
 // Failure is a rotation that did not complete. Its text names the secret, the version, the step
 // and the cause, never a value.
 type Failure struct {

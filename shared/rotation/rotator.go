@@ -137,7 +137,7 @@ func (r *Rotator) generate(cur Value) (string, error) {
 // counted). Binding with the pending password first would count a failed logon on every
 // rotation, towards a lockout (AD's badPwdCount, OpenLDAP ppolicy's pwdFailureTime).
 func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) (string, error) {
-	acct, err := r.Account(ctx, pending.Directory)
+	acct, err := r.account(ctx, pending)
 	if err != nil {
 		return "", err
 	}
@@ -190,9 +190,22 @@ func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) 
 	return "", fmt.Errorf("neither the current nor the previous password binds: %w", lastErr)
 }
 
+// account returns the directory of v, addressing v's DN when the secret names one.
+func (r *Rotator) account(ctx context.Context, v Value) (Account, error) {
+	acct, err := r.Account(ctx, v.Directory)
+	if err != nil || v.DN == "" {
+		return acct, err
+	}
+	da, ok := acct.(DNAccount)
+	if !ok {
+		return nil, fmt.Errorf("directory %q does not take accounts by DN; remove the secret's \"dn\"", v.Directory)
+	}
+	return byDN{a: da, dn: v.DN}, nil
+}
+
 // testPending binds with the pending password.
 func (r *Rotator) testPending(ctx context.Context, pending Value) error {
-	acct, err := r.Account(ctx, pending.Directory)
+	acct, err := r.account(ctx, pending)
 	if err != nil {
 		return err
 	}
