@@ -538,7 +538,9 @@ func TestADPasswordChangedSince(t *testing.T) {
 			u := us[i]
 			since := time.Now() // the intent's recorded time
 			if tt.reset != nil {
-				time.Sleep(1100 * time.Millisecond)
+				// DSTIME and currentTime are whole seconds: a write is proven after since
+				// only when it comes at least two seconds later (one for each truncation).
+				time.Sleep(2100 * time.Millisecond)
 				if err := tt.reset.ResetPassword(ctx, u.Name, "Batch-Reset-9x"); err != nil {
 					t.Fatal(err)
 				}

@@ -32,8 +32,8 @@ const attUnicodePwd = 0x0009005A
 // accounted for (currentTime is read after this process's clock, so the
 // estimate is a bound, whatever the round trip); because both are whole
 // seconds, a write counts only when its second starts at least one second
-// after since plus the estimated skew. A write in the same second as since
-// (or just after it) may read as "not changed" (the engine then resets again,
+// after since plus the estimated skew. A write less than two seconds after
+// since may therefore read as "not changed" (the engine then resets again,
 // which sets the same password), never the other way round.
 //
 // What it proves: some write of unicodePwd (a reset or a change, by anyone)
