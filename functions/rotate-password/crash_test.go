@@ -16,6 +16,7 @@ import (
 	"chpass/shared/ldap/ldaptest"
 	"chpass/shared/logtest"
 	"chpass/shared/password"
+	"chpass/shared/password/directorytest"
 	"chpass/shared/rotation"
 	"chpass/shared/secretsmanager"
 	smtest "chpass/shared/secretsmanager/secretsmanagertest"
@@ -217,6 +218,62 @@ func slapdB(t testing.TB) (ldaptest.Env, *ldap.Directory) {
 	return env, d
 }
 
+// binder tells whether a user's password is pw, by a bind as the user.
+type binder interface {
+	Bind(tb testing.TB, name, pw string) bool
+}
+
+// target is a directory the cut-off matrix runs against.
+type target struct {
+	name  string
+	env   binder
+	dir   *ldap.Directory
+	fresh func(t testing.TB) directorytest.Account
+	// failedLogons, when set, returns the failed logons the directory counted for name since its
+	// last successful bind (AD's badPwdCount); the matrix reads it after every run, before the
+	// checks bind.
+	failedLogons func(t testing.TB, name string) string
+}
+
+func slapdTarget(t *testing.T) target {
+	env, dir := slapd(t)
+	return target{name: "slapd", env: env, dir: dir,
+		fresh: func(t testing.TB) directorytest.Account { return env.FreshUsers(t, 1, "")[0] }}
+}
+
+// adBinder is the Samba AD domain as a binder.
+type adBinder struct{ ldaptest.ADEnv }
+
+func (e adBinder) Bind(tb testing.TB, name, pw string) bool { return e.ADEnv.Bind(tb, name, pw) == nil }
+
+// sambaTarget is the Samba AD domain with the AD dialect, as the delegated service account (Reset
+// Password on OU=People, not a Domain Admin), users found by sAMAccountName. A successful bind sets
+// badPwdCount back to 0, and a wrong bind with one of the two previous passwords is not counted, so
+// the checks' own binds leave it at 0 between runs: any count is the rotation's doing.
+func sambaTarget(t *testing.T) target {
+	env := ldaptest.RequireAD(t)
+	d, err := ldap.New(ldap.Config{Dialect: ldap.ActiveDirectory, URL: env.URL, CAFile: env.CA, BindDN: env.ServiceDN,
+		BindPassword: env.ServicePassword, UserSearch: &ldap.UserSearch{Base: env.People}, PoolSize: 2, Retries: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return target{name: "samba", env: adBinder{env}, dir: d,
+		fresh:        func(t testing.TB) directorytest.Account { return env.FreshUsers(t, 1)[0] },
+		failedLogons: func(t testing.TB, name string) string { return env.Attr(t, name, "badPwdCount") }}
+}
+
+// checkNoFailedLogons fails t when the directory counted a failed logon for user.
+func checkNoFailedLogons(t *testing.T, tg target, user, when string) {
+	t.Helper()
+	if tg.failedLogons == nil {
+		return
+	}
+	if n := tg.failedLogons(t, user); n != "0" {
+		t.Errorf("badPwdCount is %q after %s: the rotation counted a failed logon towards a lockout", n, when)
+	}
+}
+
 func rotator(secrets rotation.Secrets, st rotation.Stages, acct rotation.Account, logs *logtest.Buffer) *rotation.Rotator {
 	return &rotation.Rotator{Secrets: secrets, Stages: st, Policy: password.DefaultPolicy(),
 		Account: func(context.Context, string) (rotation.Account, error) { return acct, nil },
@@ -226,7 +283,7 @@ func rotator(secrets rotation.Secrets, st rotation.Stages, acct rotation.Account
 // checkInvariants checks the issue's three after a run that finished: the account binds with the
 // current value, exactly one version is current, the rotated version is current, the first is
 // previous and kept, and no third version was made.
-func checkInvariants(t *testing.T, env ldaptest.Env, c cloud, user, secret, first, rotated string) {
+func checkInvariants(t *testing.T, env binder, c cloud, user, secret, first, rotated string) {
 	t.Helper()
 	stages, values := c.versions(secret)
 	current := 0
@@ -269,7 +326,7 @@ func checkInvariants(t *testing.T, env ldaptest.Env, c cloud, user, secret, firs
 
 // checkNoLockout checks that some staged version's password binds: the directory never holds a
 // password no stage of the secret holds.
-func checkNoLockout(t *testing.T, env ldaptest.Env, c cloud, user, secret string) {
+func checkNoLockout(t *testing.T, env binder, c cloud, user, secret string) {
 	t.Helper()
 	stages, values := c.versions(secret)
 	for id, val := range values {
@@ -296,14 +353,21 @@ func contains(ss []string, s string) bool {
 // of an uncut run, in both modes and on both clouds' protocols, against slapd and the fake
 // services (through the vendors' SDKs), checks that no lockout state was left, reruns it as the
 // platform would, and checks the issue's invariants and that every run was logged.
-func TestCrashAtEveryCallBoundary(t *testing.T) {
-	env, dir := slapd(t)
+func TestCrashAtEveryCallBoundary(t *testing.T) { crashMatrix(t, slapdTarget(t)) }
+
+// TestCrashAtEveryCallBoundaryAD is the same matrix on Samba AD with the AD dialect; it also
+// checks, after every run (uncut, cut off, rerun) and before the checks bind, that badPwdCount is
+// 0: nothing in rotation binds with a password the directory would count as a failed logon.
+func TestCrashAtEveryCallBoundaryAD(t *testing.T) { crashMatrix(t, sambaTarget(t)) }
+
+func crashMatrix(t *testing.T, tg target) {
+	env, dir := tg.env, tg.dir
 	for _, c := range clouds(t) {
 		for _, mode := range []string{rotation.ModeSelf, rotation.ModeService} {
 			t.Run(c.name+"/"+mode, func(t *testing.T) {
 				// An uncut run counts the calls.
-				u := env.FreshUsers(t, 1, "")[0]
-				val := fmt.Sprintf(`{"username":%q,"password":%q,"directory":"slapd","mode":%q}`, u.Name, u.Password, mode)
+				u := tg.fresh(t)
+				val := fmt.Sprintf(`{"username":%q,"password":%q,"directory":%q,"mode":%q}`, u.Name, u.Password, tg.name, mode)
 				secret, first := c.create(val)
 				cut := &cutter{}
 				var logs logtest.Buffer
@@ -312,13 +376,14 @@ func TestCrashAtEveryCallBoundary(t *testing.T) {
 					t.Fatalf("an uncut rotation failed: %v", err)
 				}
 				c.end(secret, version)
+				checkNoFailedLogons(t, tg, u.Name, "an uncut rotation")
 				checkInvariants(t, env, c, u.Name, secret, first, version)
 				total := cut.calls
 				t.Logf("%d calls: %s", total, strings.Join(cut.log, " "))
 				for k := 1; k <= total; k++ {
 					t.Run(fmt.Sprintf("After%02d", k), func(t *testing.T) {
-						u := env.FreshUsers(t, 1, "")[0]
-						val := fmt.Sprintf(`{"username":%q,"password":%q,"directory":"slapd","mode":%q}`, u.Name, u.Password, mode)
+						u := tg.fresh(t)
+						val := fmt.Sprintf(`{"username":%q,"password":%q,"directory":%q,"mode":%q}`, u.Name, u.Password, tg.name, mode)
 						secret, first := c.create(val)
 						version := c.begin(secret)
 						cut := &cutter{limit: k}
@@ -327,6 +392,7 @@ func TestCrashAtEveryCallBoundary(t *testing.T) {
 						if k < total && !errors.Is(err, errCut) {
 							t.Fatalf("cut after call %d (%s): err = %v, want the cut", k, cut.log[k-1], err)
 						}
+						checkNoFailedLogons(t, tg, u.Name, fmt.Sprintf("a run cut off after call %d", k))
 						checkNoLockout(t, env, c, u.Name, secret)
 						if err != nil && !strings.Contains(logs.String(), `"rotation_outcome":"failed"`) {
 							t.Errorf("the cut-off run logged no failure:\n%s", logs.String())
@@ -337,6 +403,7 @@ func TestCrashAtEveryCallBoundary(t *testing.T) {
 							t.Fatalf("the rerun after a cut at call %d failed: %v", k, err)
 						}
 						c.end(secret, version)
+						checkNoFailedLogons(t, tg, u.Name, fmt.Sprintf("the rerun after a cut at call %d", k))
 						checkInvariants(t, env, c, u.Name, secret, first, version)
 						if !strings.Contains(logs2.String(), `"rotation_outcome"`) {
 							t.Error("the rerun logged nothing")

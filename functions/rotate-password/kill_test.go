@@ -38,7 +38,11 @@ func TestRotateHelperProcess(t *testing.T) {
 		t.Skip("only run as TestKill9's child")
 	}
 	limit, _ := strconv.Atoi(os.Getenv("CHPASS_KILL_AFTER"))
-	_, dir := slapd(t)
+	tg := slapdTarget
+	if os.Getenv("CHPASS_TARGET") == "samba" {
+		tg = sambaTarget
+	}
+	dir := tg(t).dir
 	var secrets rotation.Secrets
 	st := rotation.KMSStages
 	if os.Getenv("CHPASS_CLOUD") == "SecretsManager" {
@@ -100,13 +104,19 @@ func (a killAccount) ResetPassword(ctx context.Context, name, pw string) error {
 // points (right after the pending version is put, after the directory's change, after the
 // current stage moved), on both clouds' protocols, then reruns as the platform would and checks
 // the invariants. TestCrashAtEveryCallBoundary covers every other boundary by injection.
-func TestKill9(t *testing.T) {
-	env, dir := slapd(t)
+func TestKill9(t *testing.T) { kill9(t, slapdTarget(t)) }
+
+// TestKill9AD is TestKill9 on Samba AD with the AD dialect; it also checks that badPwdCount is 0
+// after the killed run and after the rerun, before the checks bind.
+func TestKill9AD(t *testing.T) { kill9(t, sambaTarget(t)) }
+
+func kill9(t *testing.T, tg target) {
+	env, dir := tg.env, tg.dir
 	for _, c := range clouds(t) {
 		t.Run(c.name, func(t *testing.T) {
 			// Find the call numbers of the representative points in an uncut run.
-			u := env.FreshUsers(t, 1, "")[0]
-			val := fmt.Sprintf(`{"username":%q,"password":%q,"directory":"slapd"}`, u.Name, u.Password)
+			u := tg.fresh(t)
+			val := fmt.Sprintf(`{"username":%q,"password":%q,"directory":%q}`, u.Name, u.Password, tg.name)
 			secret, _ := c.create(val)
 			version := c.begin(secret)
 			cut := &cutter{}
@@ -125,12 +135,12 @@ func TestKill9(t *testing.T) {
 			}
 			for name, k := range points {
 				t.Run(name, func(t *testing.T) {
-					u := env.FreshUsers(t, 1, "")[0]
-					secret, first := c.create(fmt.Sprintf(`{"username":%q,"password":%q,"directory":"slapd"}`, u.Name, u.Password))
+					u := tg.fresh(t)
+					secret, first := c.create(fmt.Sprintf(`{"username":%q,"password":%q,"directory":%q}`, u.Name, u.Password, tg.name))
 					version := c.begin(secret)
 					cmd := exec.Command(os.Args[0], "-test.run=^TestRotateHelperProcess$", "-test.count=1")
 					cmd.Env = append(os.Environ(), "CHPASS_ROTATE_CHILD=1", "CHPASS_KILL_AFTER="+strconv.Itoa(k),
-						"CHPASS_CLOUD="+c.name, "CHPASS_SECRET="+secret, "CHPASS_VERSION="+version, "FC_REGION=cn-hangzhou")
+						"CHPASS_CLOUD="+c.name, "CHPASS_TARGET="+tg.name, "CHPASS_SECRET="+secret, "CHPASS_VERSION="+version, "FC_REGION=cn-hangzhou")
 					for key, v := range c.env {
 						cmd.Env = append(cmd.Env, key+"="+v)
 					}
@@ -139,11 +149,13 @@ func TestKill9(t *testing.T) {
 					if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 						t.Fatalf("the child was not killed by SIGKILL: %v\n%s", err, out)
 					}
+					checkNoFailedLogons(t, tg, u.Name, "the run killed "+name)
 					checkNoLockout(t, env, c, u.Name, secret)
 					if err := c.run(rotator(c.secrets, c.stages, dir, &logtest.Buffer{}), secret, version); err != nil {
 						t.Fatalf("the rerun after kill -9 %s failed: %v", name, err)
 					}
 					c.end(secret, version)
+					checkNoFailedLogons(t, tg, u.Name, "the rerun after kill -9 "+name)
 					checkInvariants(t, env, c, u.Name, secret, first, version)
 				})
 			}

@@ -29,6 +29,53 @@ type PasswordHolder interface {
 	HoldsPassword(ctx context.Context, name, password string) (bool, error)
 }
 
+// PasswordChangeChecker is a directory that cannot read a password back
+// (Active Directory) but can tell, without a login, whether a user's password
+// was written after a time. The engine asks it, with the intent's recorded
+// time, when the directory is not a PasswordHolder or its HoldsPassword
+// answers EFORBIDDEN.
+//
+// It proves less than HoldsPassword: true means that some write of the
+// password happened after since, which is the batch's own reset unless another
+// writer (the user, another administrator) changed the same password between
+// the intent and the check. false means no write is proven after since; the
+// engine then resets again, which sets the same password.
+type PasswordChangeChecker interface {
+	// PasswordChangedSince reports whether name's password was written after
+	// since. It counts no failure and changes nothing. Returns ENOTFOUND when
+	// the user does not exist and EUNAVAILABLE when the directory cannot be
+	// reached; a doubt (clocks, resolution) answers false, never true.
+	PasswordChangedSince(ctx context.Context, name string, since time.Time) (bool, error)
+}
+
+// checker reconciles an intent without an outcome through whichever check the
+// directory offers; the zero checker has none.
+type checker struct {
+	holder  PasswordHolder
+	changed PasswordChangeChecker
+}
+
+func newChecker(dir any) checker {
+	h, _ := dir.(PasswordHolder)
+	c, _ := dir.(PasswordChangeChecker)
+	return checker{holder: h, changed: c}
+}
+
+func (c checker) none() bool { return c.holder == nil && c.changed == nil }
+
+// done reports whether u's reset, whose intent was recorded at since, has
+// happened: by HoldsPassword when the directory can read the password back,
+// else by PasswordChangedSince.
+func (c checker) done(ctx context.Context, u password.ResetRequest, since time.Time) (bool, error) {
+	if c.holder != nil {
+		ok, err := c.holder.HoldsPassword(ctx, u.Name, u.Password)
+		if c.changed == nil || password.ErrorCode(err) != password.EFORBIDDEN {
+			return ok, err
+		}
+	}
+	return c.changed.PasswordChangedSince(ctx, u.Name, since)
+}
+
 // AuditEvent is one line of a batch's audit trail: one before each user's
 // change (PhaseIntent) and one after it (PhaseOutcome). It never holds a
 // password.
@@ -327,15 +374,16 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	svc, rerr := r.e.opts.Resolve(ctx, r.t.Cluster)
-	var holder PasswordHolder
+	var check checker
 	if rerr == nil {
-		holder, _ = svc.Directory().(PasswordHolder)
+		check = newChecker(svc.Directory())
 	}
 	each(ctx, len(users), r.e.opts.Concurrency, func(i int) {
 		if r.stopped() {
 			return
 		}
 		u := users[i]
+		var since time.Time // the intent's recorded time
 		r.mu.Lock()
 		rec, seen := r.byIndex[i]
 		r.mu.Unlock()
@@ -350,11 +398,12 @@ func (r *run) execute(ctx context.Context) {
 			return
 		case seen:
 			// An intent without an outcome: the change may have happened.
-			if holder == nil {
+			since = rec.At
+			if check.none() {
 				r.outcome(ctx, i, u.Name, password.Errorf(EUNKNOWN, "The change was interrupted, and this directory cannot check a password without a login that counts as a failure."), false)
 				return
 			}
-			ok, err := holder.HoldsPassword(ctx, u.Name, u.Password)
+			ok, err := check.done(ctx, u, since)
 			switch {
 			case ctx.Err() != nil:
 				return // the next run checks again
@@ -370,7 +419,8 @@ func (r *run) execute(ctx context.Context) {
 			}
 			// Not held: the change did not happen; try it now.
 		default:
-			if !r.intent(ctx, i, u.Name) {
+			var ok bool
+			if since, ok = r.intent(ctx, i, u.Name); !ok {
 				return
 			}
 		}
@@ -378,7 +428,7 @@ func (r *run) execute(ctx context.Context) {
 		if ctx.Err() != nil && password.ErrorCode(err) == password.ECANCELED {
 			return // maybe applied, maybe not: the intent stays for the next run to check
 		}
-		err, checked := settle(ctx, holder, u, err)
+		err, checked := settle(ctx, check, u, since, err)
 		r.outcome(ctx, i, u.Name, err, checked)
 	})
 }
@@ -388,11 +438,11 @@ func (r *run) execute(ctx context.Context) {
 // made all the same, so a directory that can check is asked whether the user
 // holds the password now; yes is a success (checked). Any other answer, or no
 // way to check, stands.
-func settle(ctx context.Context, holder PasswordHolder, u password.ResetRequest, err error) (error, bool) {
-	if holder == nil || password.ErrorCode(err) != password.EUNAVAILABLE || ctx.Err() != nil {
+func settle(ctx context.Context, check checker, u password.ResetRequest, since time.Time, err error) (error, bool) {
+	if check.none() || password.ErrorCode(err) != password.EUNAVAILABLE || ctx.Err() != nil {
 		return err, false
 	}
-	if ok, herr := holder.HoldsPassword(ctx, u.Name, u.Password); herr == nil && ok {
+	if ok, herr := check.done(ctx, u, since); herr == nil && ok {
 		return nil, true
 	}
 	return err, false
@@ -431,16 +481,16 @@ func (r *run) record(ctx context.Context, rec UserRecord) bool {
 	return true
 }
 
-func (r *run) intent(ctx context.Context, i int, name string) bool {
+func (r *run) intent(ctx context.Context, i int, name string) (time.Time, bool) {
 	if ctx.Err() != nil || r.stopped() {
-		return false
+		return time.Time{}, false
 	}
 	rec := UserRecord{Index: i, Name: name, Phase: PhaseIntent, At: r.e.now().UTC()}
 	if !r.record(ctx, rec) {
-		return false
+		return time.Time{}, false
 	}
 	r.e.audit(r.t.ID, r.t.Cluster, r.t.Origin, rec)
-	return true
+	return rec.At, true
 }
 
 func (r *run) outcome(ctx context.Context, i int, name string, err error, checked bool) {
@@ -535,7 +585,7 @@ func Reset(ctx context.Context, svc *password.Service, cluster string, origin Or
 			audit(ev)
 		}
 	}
-	holder, _ := svc.Directory().(PasswordHolder)
+	check := newChecker(svc.Directory())
 	results := make([]password.ResetResult, len(users))
 	for i, u := range users {
 		results[i] = password.ResetResult{Name: u.Name, Err: password.Wrap(password.ECANCELED, context.Cause(ctx),
@@ -546,9 +596,10 @@ func Reset(ctx context.Context, svc *password.Service, cluster string, origin Or
 		if ctx.Err() != nil {
 			return
 		}
-		emit(AuditEvent{Cluster: cluster, Origin: origin, Name: u.Name, Phase: PhaseIntent, At: now().UTC()})
+		since := now().UTC()
+		emit(AuditEvent{Cluster: cluster, Origin: origin, Name: u.Name, Phase: PhaseIntent, At: since})
 		err := svc.Reset(ctx, u.Name, u.Password)
-		err, checked := settle(ctx, holder, u, err)
+		err, checked := settle(ctx, check, u, since, err)
 		results[i].Err = err
 		ev := AuditEvent{Cluster: cluster, Origin: origin, Name: u.Name, Phase: PhaseOutcome, Code: password.ErrorCode(err), Checked: checked, At: now().UTC()}
 		if err != nil {

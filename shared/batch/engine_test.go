@@ -26,10 +26,12 @@ type dir struct {
 	// lose makes a user's reset happen but answer EUNAVAILABLE, as when the
 	// connection drops before the answer arrives.
 	lose map[string]bool
+	// written is when each user's password was last written.
+	written map[string]time.Time
 }
 
 func newDir(names ...string) *dir {
-	d := &dir{pw: map[string]string{}, resets: map[string]int{}}
+	d := &dir{pw: map[string]string{}, resets: map[string]int{}, written: map[string]time.Time{}}
 	for _, n := range names {
 		d.pw[n] = "Initial-Pass-1!"
 	}
@@ -55,6 +57,7 @@ func (d *dir) ResetPassword(_ context.Context, name, pw string) error {
 	}
 	d.pw[name] = pw
 	d.resets[name]++
+	d.written[name] = time.Now()
 	if d.lose[name] {
 		return password.Errorf(password.EUNAVAILABLE, "The directory cannot be reached.")
 	}
@@ -86,6 +89,28 @@ func (h *holder) HoldsPassword(_ context.Context, name, pw string) (bool, error)
 		return false, password.Errorf(password.ENOTFOUND, "No such user.")
 	}
 	return cur == pw, nil
+}
+
+// dated is dir as Active Directory answers: the password cannot be read back
+// (HoldsPassword is EFORBIDDEN) but the time of its last write can; it keeps
+// the since of each PasswordChangedSince call.
+type dated struct {
+	*dir
+	since map[string]time.Time
+}
+
+func (d *dated) HoldsPassword(context.Context, string, string) (bool, error) {
+	return false, password.Errorf(password.EFORBIDDEN, "The directory does not let the service account check the password.")
+}
+
+func (d *dated) PasswordChangedSince(_ context.Context, name string, since time.Time) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.pw[name]; !ok {
+		return false, password.Errorf(password.ENOTFOUND, "No such user.")
+	}
+	d.since[name] = since
+	return d.written[name].After(since), nil
 }
 
 func newEngine(tb testing.TB, store batch.TaskStore, d password.Directory, edit func(*batch.Options)) (*batch.Engine, *[]batch.AuditEvent) {
@@ -224,6 +249,53 @@ func TestRunReconcilesIntents(t *testing.T) {
 	}
 	if c := d.count("u3"); c != 1 {
 		t.Errorf("a second Run reset again")
+	}
+}
+
+// TestRunReconcilesByChangeTime: on a directory that can only say when a
+// password was written (Active Directory), a resumed task asks it with each
+// intent's recorded time: u1, written after its intent, is done (checked);
+// u2, whose intent has no write after it, is reset now; nobody is EUNKNOWN and
+// nobody is reset twice.
+func TestRunReconcilesByChangeTime(t *testing.T) {
+	store := &batchtest.Memory{}
+	d := &dated{dir: newDir(names(4)...), since: map[string]time.Time{}}
+	id := crashed(t, store, d.dir)
+	before, _ := outcomes(t, store, id)
+	e, _ := newEngine(t, store, d, nil)
+	if err := e.Run(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	task, got := outcomes(t, store, id)
+	if task.Status != batch.StatusSucceeded || task.Done() != 4 {
+		t.Fatalf("task %s, done %d", task.Status, task.Done())
+	}
+	for _, n := range names(4) {
+		if r := got[n]; r.Phase != batch.PhaseOutcome || r.Code != "" {
+			t.Errorf("%s: %+v", n, r)
+		}
+		if c := d.count(n); c != 1 {
+			t.Errorf("%s reset %d times, want once", n, c)
+		}
+	}
+	if !got["u1"].Checked || got["u2"].Checked {
+		t.Errorf("checked flags: %+v", got)
+	}
+	intents := 0
+	for _, u := range before.Users {
+		if u.Phase != batch.PhaseIntent {
+			continue
+		}
+		intents++
+		if s, ok := d.since[u.Name]; !ok || !s.Equal(u.At) {
+			t.Errorf("%s asked since %v (asked %v), want its intent's time %v", u.Name, s, ok, u.At)
+		}
+	}
+	if intents != 2 {
+		t.Errorf("%d intents without an outcome before the run, want 2 (u1, u2)", intents)
+	}
+	if _, ok := d.since["u3"]; ok {
+		t.Error("u3, which had no intent, was checked")
 	}
 }
 

@@ -50,7 +50,8 @@ const (
 	EENDED = "ended"
 	// EUNKNOWN is a user's outcome when a run was interrupted after recording
 	// the intent and the change cannot be checked without a login that the
-	// directory would count as a failure (the directory has no PasswordHolder).
+	// directory would count as a failure (the directory is neither a PasswordHolder nor a PasswordChangeChecker,
+	// or its check failed).
 	// The password may or may not have changed.
 	EUNKNOWN = "unknown"
 )
@@ -120,7 +121,9 @@ type UserRecord struct {
 	// Message is the caller-safe message of a failure.
 	Message string `json:"message,omitempty"`
 	// Checked is set when the outcome was established after an interruption
-	// by checking that the user holds the task's password, not by a reset.
+	// by checking that the user holds the task's password (PasswordHolder), or
+	// on Active Directory that the password was written after the intent
+	// (PasswordChangeChecker), not by a reset.
 	Checked bool      `json:"checked,omitempty"`
 	At      time.Time `json:"at"`
 }

@@ -505,3 +505,76 @@ func TestADPoolProbe(t *testing.T) {
 		t.Fatalf("%d dials for 3 lookups: the probe failed on a healthy connection", dials)
 	}
 }
+
+// TestADPasswordChangedSince: on Samba, the check that reconciles a batch's
+// interrupted reset tells a reset made after the intent (with and without
+// "must change at next logon", which zeroes pwdLastSet) from one never made,
+// answers for an unknown user, and counts no failed logon: badPwdCount stays 0
+// through many checks (it is read as Administrator, and would rise by one for
+// each wrong bind as the user). HoldsPassword refuses on AD without a search.
+func TestADPasswordChangedSince(t *testing.T) {
+	e := requireAD(t)
+	base := newDirectory(t, e.ldaps())
+	mustChange, err := base.WithReset(ResetOptions{MustChange: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	us := e.FreshUsers(t, 3)
+	// DSTIME has whole seconds, and a write counts only a second after the
+	// intent: leave the fixtures' own writes two seconds behind.
+	time.Sleep(2 * time.Second)
+	tests := []struct {
+		name  string
+		reset *Directory // nil: the reset never happens
+		want  bool
+	}{
+		{"ResetCompleted", base, true},
+		{"NeverCompleted", nil, false},
+		{"MustChangeReset", mustChange, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := us[i]
+			since := time.Now() // the intent's recorded time
+			if tt.reset != nil {
+				// DSTIME and currentTime are whole seconds: a write is proven after since
+				// only when it comes at least two seconds later (one for each truncation).
+				time.Sleep(2100 * time.Millisecond)
+				if err := tt.reset.ResetPassword(ctx, u.Name, "Batch-Reset-9x"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 10 {
+				got, err := base.PasswordChangedSince(ctx, u.Name, since)
+				if err != nil || got != tt.want {
+					t.Fatalf("PasswordChangedSince = %v, %v; want %v", got, err, tt.want)
+				}
+			}
+			if tt.reset == mustChange {
+				if got := e.Attr(t, u.Name, "pwdLastSet"); got != "0" {
+					t.Fatalf("pwdLastSet = %s after a must-change reset, want 0", got)
+				}
+			}
+			if got := e.Attr(t, u.Name, "badPwdCount"); got != "0" {
+				t.Fatalf("badPwdCount = %q after the checks, want 0", got)
+			}
+			// Before the fixture's own password was set, the password changed since.
+			if got, err := base.PasswordChangedSince(ctx, u.Name, since.Add(-time.Hour)); err != nil || !got {
+				t.Fatalf("since an hour ago: %v, %v", got, err)
+			}
+		})
+	}
+	t.Run("UnknownUser", func(t *testing.T) {
+		_, err := base.PasswordChangedSince(ctx, "nobody-"+us[0].Name, time.Now())
+		if password.ErrorCode(err) != password.ENOTFOUND {
+			t.Fatalf("unknown user: %v", err)
+		}
+	})
+	t.Run("HoldsPasswordRefuses", func(t *testing.T) {
+		_, err := base.HoldsPassword(ctx, us[0].Name, us[0].Password)
+		if password.ErrorCode(err) != password.EFORBIDDEN {
+			t.Fatalf("HoldsPassword on AD: %v, want EFORBIDDEN", err)
+		}
+	})
+}

@@ -35,9 +35,14 @@ import (
 // directory cannot be reached, and EFORBIDDEN when no value can be checked:
 // the service account may not read userPassword (Active Directory never lets
 // anyone read unicodePwd), or the values use a scheme this adapter does not
-// know (such as {CRYPT}).
+// know (such as {CRYPT}); on Active Directory it answers EFORBIDDEN at once,
+// without a search.
 func (d *Directory) HoldsPassword(ctx context.Context, name, pw string) (bool, error) {
 	const op = "ldap.HoldsPassword"
+	if _, ok := d.dialect.(activeDirectory); ok {
+		return false, password.Wrap(password.EFORBIDDEN, fmt.Errorf("%s: Active Directory never lets unicodePwd be read; see PasswordChangedSince", op),
+			"The directory does not let the service account check the password.")
+	}
 	e, err := d.findUser(ctx, name, []string{"userPassword"})
 	if err != nil {
 		return false, domainError(op, lookup, err, ppNone)

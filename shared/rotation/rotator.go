@@ -129,17 +129,39 @@ func (r *Rotator) generate(cur Value) (string, error) {
 // setPending makes the directory hold pending's password: nothing when it binds already; else as
 // the account (with the current password, or the previous one when a cut-off run changed it
 // before the stages moved) or as the service account, per the secret's mode.
+//
+// It binds with the current password first, and with the pending one only when the current one
+// is refused: in the usual run (nothing set yet) no bind fails, and after a cut-off run that set
+// the pending password the refused one is the password just before it, which Active Directory
+// does not count in badPwdCount (a wrong password equal to one of the two previous ones is not
+// counted). Binding with the pending password first would count a failed logon on every
+// rotation, towards a lockout (AD's badPwdCount, OpenLDAP ppolicy's pwdFailureTime).
 func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) (string, error) {
 	acct, err := r.account(ctx, pending)
 	if err != nil {
 		return "", err
 	}
-	err = acct.Verify(ctx, pending.Username, pending.Password)
-	if err == nil {
-		return OutcomeNothing, nil
+	holdsCurrent := false
+	cur, err := r.value(ctx, secret, "", r.Stages.Current)
+	switch {
+	case errors.Is(err, ErrVersionNotFound):
+	case err != nil:
+		return "", err
+	case cur.Username == pending.Username && cur.Password != pending.Password:
+		err = acct.Verify(ctx, cur.Username, cur.Password)
+		if err != nil && password.ErrorCode(err) != password.EUNAUTHORIZED {
+			return "", fmt.Errorf("binding with the current password: %w", err)
+		}
+		holdsCurrent = err == nil
 	}
-	if password.ErrorCode(err) != password.EUNAUTHORIZED {
-		return "", fmt.Errorf("binding with the pending password: %w", err)
+	if !holdsCurrent {
+		err = acct.Verify(ctx, pending.Username, pending.Password)
+		if err == nil {
+			return OutcomeNothing, nil
+		}
+		if password.ErrorCode(err) != password.EUNAUTHORIZED {
+			return "", fmt.Errorf("binding with the pending password: %w", err)
+		}
 	}
 	if pending.Mode == ModeService {
 		return OutcomeDone, acct.ResetPassword(ctx, pending.Username, pending.Password)

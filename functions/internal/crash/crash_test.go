@@ -229,6 +229,10 @@ type fixture struct {
 	binds func(tb testing.TB, name, pw string) bool
 	// atRest returns the files to sweep for the canary.
 	atRest func() []string
+	// noFailedLogons, when set, fails tb if the directory counted a failed
+	// logon for a user since the last successful bind (AD's badPwdCount);
+	// it is called after the servers are killed, before binds checks.
+	noFailedLogons func(tb testing.TB, name string)
 }
 
 func writeConfig(tb testing.TB, dir, body string) string {
@@ -317,6 +321,49 @@ clusters:
 	return f
 }
 
+// adFixture is the Samba AD domain with the delegated service account (not a
+// Domain Admin), users found by sAMAccountName under OU=People. The truth is a
+// bind as the user; the previous password's bind follows a failed one, and a
+// successful bind sets badPwdCount back to 0, so that at the next round's
+// check any count above 0 is the server's doing: noFailedLogons reads it, as
+// Administrator, before the binds.
+func adFixture(tb testing.TB) *fixture {
+	e := ldaptest.RequireAD(tb)
+	tb.Setenv("CHPASS_CRASH_BIND_PASSWORD", e.ServicePassword)
+	dir := tb.TempDir()
+	store := filepath.Join(dir, "tasks.db")
+	f := &fixture{current: map[string]string{}}
+	for _, u := range e.FreshUsers(tb, nUsers) {
+		f.users = append(f.users, u.Name)
+		f.current[u.Name] = u.Password
+	}
+	f.cfgPath = writeConfig(tb, dir, common+fmt.Sprintf(`
+store: {path: %s, argon2: {time: 1, memory_kib: 64, threads: 1}}
+self_service: {directory: ad}
+directories:
+  ad:
+    type: ldap
+    ldap:
+      dialect: active_directory
+      url: %s
+      ca_file: %s
+      bind_dn: %q
+      bind_password: ${CHPASS_CRASH_BIND_PASSWORD}
+      user_search: {base: %q}
+clusters:
+  %s: {directory: ad, status: running}
+`, store, e.URL, e.CA, e.ServiceDN, e.People, cluster))
+	f.binds = func(tb testing.TB, name, pw string) bool { return e.Bind(tb, name, pw) == nil }
+	f.noFailedLogons = func(tb testing.TB, name string) {
+		tb.Helper()
+		if n := e.Attr(tb, name, "badPwdCount"); n != "0" {
+			tb.Errorf("%s: badPwdCount is %q after the server ran: it counted a failed logon", name, n)
+		}
+	}
+	f.atRest = func() []string { return []string{store} }
+	return f
+}
+
 // round is one batch and the moment its server is killed.
 type round struct {
 	async bool
@@ -345,6 +392,11 @@ func rounds() []round {
 func TestCrashLoopEmbedded(t *testing.T) { crashLoop(t, embeddedFixture(t)) }
 
 func TestCrashLoopLDAP(t *testing.T) { crashLoop(t, ldapFixture(t)) }
+
+// TestCrashLoopAD runs the loop on Samba AD, where an intent without an
+// outcome is reconciled by PasswordChangedSince (replPropertyMetaData), not by
+// reading the password back; no round may leave a failed logon counted.
+func TestCrashLoopAD(t *testing.T) { crashLoop(t, adFixture(t)) }
 
 func crashLoop(t *testing.T, f *fixture) {
 	// Calibration: a whole sync batch, not killed, measures a user's time.
@@ -565,6 +617,9 @@ func check(t *testing.T, f *fixture, r round, batch []string, next map[string]st
 	for _, u := range batch {
 		if u == ghost {
 			continue
+		}
+		if f.noFailedLogons != nil {
+			f.noFailedLogons(t, u)
 		}
 		isNew := f.binds(t, u, next[u])
 		if !isNew && !f.binds(t, u, f.current[u]) {
