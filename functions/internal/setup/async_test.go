@@ -1,0 +1,351 @@
+package setup
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"chpass/shared/config"
+	"chpass/shared/ehpcapi"
+	"chpass/shared/gateway"
+	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/platform"
+	chredis "chpass/shared/redis"
+	"chpass/shared/redis/redistest"
+)
+
+const (
+	asyncAWSKey, asyncAWSSecret, asyncAWSToken = "AKIAASYNCTEST", "aws-async-secret-0123456789", "aws-async-token"
+	asyncAliKey, asyncAliSecret, asyncAliToken = "STS.asyncTest", "ali-async-secret-0123456789", "ali-async-token"
+)
+
+// asyncInvoke is a fake of a cloud's asynchronous-invoke endpoint: it checks each request's
+// signature (check), answers 202 as the platform does, then delivers the body, as the platform
+// would, to deliver; delivered waits for the runs.
+type asyncInvoke struct {
+	check   func(r *http.Request, body []byte) error
+	deliver func(body []byte) error
+	mu      sync.Mutex
+	bodies  []string
+	errs    []error
+	wg      sync.WaitGroup
+}
+
+func (f *asyncInvoke) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if err := f.check(r, body); err != nil {
+		f.mu.Lock()
+		f.errs = append(f.errs, err)
+		f.mu.Unlock()
+		http.Error(w, `{"Code":"InvalidSignature"}`, http.StatusForbidden)
+		return
+	}
+	f.mu.Lock()
+	f.bodies = append(f.bodies, string(body))
+	f.mu.Unlock()
+	f.wg.Add(1)
+	w.WriteHeader(http.StatusAccepted)
+	go func() {
+		defer f.wg.Done()
+		if err := f.deliver(body); err != nil {
+			f.mu.Lock()
+			f.errs = append(f.errs, fmt.Errorf("delivered event: %w", err))
+			f.mu.Unlock()
+		}
+	}()
+}
+
+// checkSigV4 verifies a Lambda Invoke request as AWS would: the SDK's SigV4 over the request as
+// received, with the test's credentials, service lambda, region eu-central-1, and the
+// asynchronous invocation type on the path the function's name makes.
+func checkSigV4(r *http.Request, body []byte) error {
+	if r.Header.Get("X-Amz-Invocation-Type") != "Event" {
+		return fmt.Errorf("X-Amz-Invocation-Type %q, want Event", r.Header.Get("X-Amz-Invocation-Type"))
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/chpass-modify/invocations" {
+		return fmt.Errorf("%s %s, want the Invoke of chpass-modify", r.Method, r.URL.Path)
+	}
+	auth := r.Header.Get("Authorization")
+	fields := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimPrefix(auth, "AWS4-HMAC-SHA256 "), ", ") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
+	}
+	date, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return err
+	}
+	if want := asyncAWSKey + "/" + date.Format("20060102") + "/eu-central-1/lambda/aws4_request"; fields["Credential"] != want {
+		return fmt.Errorf("credential %q, want %q", fields["Credential"], want)
+	}
+	if r.Header.Get("X-Amz-Security-Token") != asyncAWSToken {
+		return fmt.Errorf("no session token")
+	}
+	re, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	re.Host = r.Host
+	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
+		if h != "host" && h != "content-length" {
+			re.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: asyncAWSKey, SecretAccessKey: asyncAWSSecret, SessionToken: asyncAWSToken}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, re, hex.EncodeToString(sum[:]), "lambda", "eu-central-1", date); err != nil {
+		return err
+	}
+	if re.Header.Get("Authorization") != auth {
+		return fmt.Errorf("SigV4 signature does not match")
+	}
+	return nil
+}
+
+// checkACS3 verifies an FC 3.0 InvokeFunction request with the V3 signature as written in the
+// vendor's document, computed here independently of fcinvoke: the canonical request of every
+// header named in SignedHeaders, which must include host, the x-acs-* headers and
+// x-fc-invocation-type: Async.
+func checkACS3(r *http.Request, body []byte) error {
+	if r.Method != http.MethodPost || r.URL.Path != "/2023-03-30/functions/chpass-modify/invocations" {
+		return fmt.Errorf("%s %s, want InvokeFunction of chpass-modify", r.Method, r.URL.Path)
+	}
+	if r.Header.Get("x-fc-invocation-type") != "Async" || r.Header.Get("x-acs-action") != "InvokeFunction" || r.Header.Get("x-acs-version") != "2023-03-30" {
+		return fmt.Errorf("headers %v: want an Async InvokeFunction of 2023-03-30", r.Header)
+	}
+	const prefix = "ACS3-HMAC-SHA256 "
+	auth := r.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, prefix) {
+		return fmt.Errorf("no ACS3 Authorization")
+	}
+	fields := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimPrefix(auth, prefix), ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
+	}
+	if fields["Credential"] != asyncAliKey || r.Header.Get("x-acs-security-token") != asyncAliToken {
+		return fmt.Errorf("credential %q or token wrong", fields["Credential"])
+	}
+	signed := strings.Split(fields["SignedHeaders"], ";")
+	for _, must := range []string{"host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-security-token", "x-acs-signature-nonce", "x-acs-version", "x-fc-invocation-type"} {
+		if !sort.StringsAreSorted(signed) || sort.SearchStrings(signed, must) == len(signed) || signed[sort.SearchStrings(signed, must)] != must {
+			return fmt.Errorf("SignedHeaders %q lacks %s or is unsorted", fields["SignedHeaders"], must)
+		}
+	}
+	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
+	if err != nil || time.Since(date).Abs() > 15*time.Minute {
+		return fmt.Errorf("x-acs-date %q", r.Header.Get("x-acs-date"))
+	}
+	sum := sha256.Sum256(body)
+	payload := hex.EncodeToString(sum[:])
+	if r.Header.Get("x-acs-content-sha256") != payload {
+		return fmt.Errorf("x-acs-content-sha256 is not the body's")
+	}
+	canon := r.Method + "\n" + r.URL.EscapedPath() + "\n" + r.URL.RawQuery + "\n"
+	for _, h := range signed {
+		v := r.Header.Get(h)
+		if h == "host" {
+			v = r.Host
+		}
+		canon += h + ":" + strings.TrimSpace(v) + "\n"
+	}
+	canon += "\n" + fields["SignedHeaders"] + "\n" + payload
+	hc := sha256.Sum256([]byte(canon))
+	mac := hmac.New(sha256.New, []byte(asyncAliSecret))
+	mac.Write([]byte("ACS3-HMAC-SHA256\n" + hex.EncodeToString(hc[:])))
+	if !hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(fields["Signature"])) {
+		return fmt.Errorf("ACS3 signature does not match")
+	}
+	return nil
+}
+
+// TestCloudAsync runs an Async batch of modify-user-passwords on Lambda and on Function Compute,
+// with slapd as the directory and the real Redis as the task store: the request is answered at
+// once with a task id, the task is handed to a fake of the platform's asynchronous invocation
+// that checks the request's signature and delivers the run-task event to the function, every
+// user then holds the new password, ListTasks reads the task from Redis, a second delivery of the
+// same event (a platform retry) changes nothing, and the same event sent as an HTTP request is
+// refused without running anything. Without Redis, Async stays InvalidOpt and the function
+// accepts no run-task event.
+func TestCloudAsync(t *testing.T) {
+	e := ldaptest.Require(t)
+	for _, on := range []string{gateway.Lambda, gateway.FC} {
+		t.Run(on, func(t *testing.T) {
+			users := e.FreshUsers(t, 3, "")
+			rc := redistest.Config(t, sharedCanary, users[0].Password, users[1].Password, users[2].Password, sharedAdminSecret, asyncAWSSecret, asyncAliSecret)
+			var fn platform.Function
+			fake := &asyncInvoke{deliver: func(body []byte) error {
+				_, err := platform.Handler(on, fn.Kinds...)(context.Background(), body)
+				return err
+			}}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			if on == gateway.Lambda {
+				fake.check = checkSigV4
+				for k, v := range map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_LAMBDA_FUNCTION_NAME": "chpass-modify",
+					"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": asyncAWSKey, "AWS_SECRET_ACCESS_KEY": asyncAWSSecret,
+					"AWS_SESSION_TOKEN": asyncAWSToken, "AWS_ENDPOINT_URL_LAMBDA": srv.URL} {
+					t.Setenv(k, v)
+				}
+			} else {
+				fake.check = checkACS3
+				for k, v := range map[string]string{"FC_RUNTIME_API": "127.0.0.1:9", "FC_FUNCTION_NAME": "chpass-modify",
+					"FC_REGION": "cn-hangzhou", "FC_ACCOUNT_ID": "1234567890123456", "ALIBABA_CLOUD_ACCESS_KEY_ID": asyncAliKey,
+					"ALIBABA_CLOUD_ACCESS_KEY_SECRET": asyncAliSecret, "ALIBABA_CLOUD_SECURITY_TOKEN": asyncAliToken, "CHPASS_FC_ENDPOINT": srv.URL} {
+					t.Setenv(k, v)
+				}
+			}
+			logs := &lockedWriter{}
+			fn = cloudFunction(t, e, &rc, logs)
+			rpc := httptest.NewServer(fn.Local)
+			defer rpc.Close()
+			get := func(q string) (int, []byte) {
+				res, err := http.Get(rpc.URL + q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res.StatusCode, b
+			}
+			params := map[string]string{"Action": ehpcapi.ActionModifyUserPasswords, "ClusterId": "ldap", "Async": "true"}
+			newPW := make([]string, len(users))
+			for i, u := range users {
+				newPW[i] = fmt.Sprintf("N%d-%s", i, sharedCanary)
+				params[fmt.Sprintf("User.%d.Name", i+1)] = u.Name
+				params[fmt.Sprintf("User.%d.Password", i+1)] = newPW[i]
+			}
+			st, b := get(ehpcQuery(params, sharedAdminSecret, time.Now()))
+			var resp struct{ TaskId string }
+			if err := json.Unmarshal(b, &resp); st != http.StatusOK || err != nil || resp.TaskId == "" {
+				t.Fatalf("Async ModifyUserPasswords: %d %s", st, b)
+			}
+			fake.wg.Wait()
+			fake.mu.Lock()
+			if len(fake.errs) > 0 || len(fake.bodies) != 1 || fake.bodies[0] != string(platform.NewRunTaskEvent(resp.TaskId)) {
+				t.Fatalf("async invocations %q, errors %v: want one run-task event of %s", fake.bodies, fake.errs, resp.TaskId)
+			}
+			fake.mu.Unlock()
+			for i, u := range users {
+				if !e.Bind(t, u.Name, newPW[i]) {
+					t.Fatalf("user %d does not hold the new password", i)
+				}
+			}
+			st, b = get(ehpcQuery(map[string]string{"Action": ehpcapi.ActionListTasks, "ClusterId": "ldap", "TaskId": resp.TaskId}, sharedAdminSecret, time.Now()))
+			if st != http.StatusOK || !strings.Contains(string(b), resp.TaskId) || !strings.Contains(string(b), `"Status":"Success","TotalSteps":3,"CurrentStep":3`) {
+				t.Fatalf("ListTasks: %d %s, want the task a Success of 3 steps", st, b)
+			}
+			// A retry of the same event (the platform retries) runs nothing again.
+			started := strings.Count(logs.String(), `"task_started"`)
+			if err := fake.deliver(platform.NewRunTaskEvent(resp.TaskId)); err != nil {
+				t.Fatalf("redelivered: %v", err)
+			}
+			if got := strings.Count(logs.String(), `"task_started"`); got != started {
+				t.Fatalf("a redelivered event ran the task again (%d starts, was %d)", got, started)
+			}
+			// The same event as an HTTP request, as a body and as the platform's HTTP event.
+			res, err := http.Post(rpc.URL+"/", "application/json", bytes.NewReader(platform.NewRunTaskEvent(resp.TaskId)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				t.Fatal("the run-task event POSTed over HTTP was answered 200")
+			}
+			httpEvent := map[string]any{"body": string(platform.NewRunTaskEvent(resp.TaskId)), "rawPath": "/", "isBase64Encoded": false,
+				"headers":        map[string]string{"content-type": "application/json"},
+				"requestContext": map[string]any{"http": map[string]any{"method": "POST", "path": "/", "sourceIp": "192.0.2.1"}, "requestId": "r1"}}
+			if on == gateway.Lambda {
+				httpEvent["version"] = "2.0"
+			} else {
+				httpEvent["version"] = "v1"
+			}
+			data, _ := json.Marshal(httpEvent)
+			out, err := platform.Handler(on, fn.Kinds...)(context.Background(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o, _ := json.Marshal(out); !strings.Contains(string(o), `"statusCode":400`) {
+				t.Fatalf("the run-task event in an HTTP event: %s, want a 400 of the RPC API", o)
+			}
+			if strings.Count(logs.String(), `"task_started"`) != started {
+				t.Fatal("an HTTP request ran a task")
+			}
+			if strings.Contains(logs.String(), sharedCanary) || strings.Contains(logs.String(), asyncAliSecret) || strings.Contains(logs.String(), asyncAWSSecret) {
+				t.Fatal("a password or a credential in the logs")
+			}
+			if n := redistest.Sweep(t, rc, append(newPW, asyncAWSSecret, asyncAliSecret, asyncAliToken, asyncAWSToken)...); n == 0 {
+				t.Fatal("Redis holds no key: the task was not recorded there")
+			}
+		})
+	}
+	t.Run("without Redis", func(t *testing.T) {
+		t.Setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+		t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "chpass-modify")
+		t.Setenv("AWS_REGION", "eu-central-1")
+		fn := cloudFunction(t, e, nil, &lockedWriter{})
+		_, err := platform.Handler(gateway.Lambda, fn.Kinds...)(context.Background(), platform.NewRunTaskEvent("0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9"))
+		if err == nil || !strings.Contains(err.Error(), "accepts only") {
+			t.Fatalf("run-task event without a task store: %v, want refused", err)
+		}
+	})
+}
+
+// cloudFunction builds modify-user-passwords as a cloud cold start does, on slapd and, when rc
+// is not nil, on Redis with tasks.key.
+func cloudFunction(tb testing.TB, e ldaptest.Env, rc *chredis.Config, logs io.Writer) platform.Function {
+	tb.Helper()
+	tb.Setenv("CHPASS_ASYNC_BIND_PASSWORD", e.AdminPassword)
+	shared := ""
+	if rc != nil {
+		tb.Setenv("CHPASS_ASYNC_REDIS_PASSWORD", rc.Password)
+		user := ""
+		if rc.Username != "" {
+			user = "\n  username: " + rc.Username
+		}
+		shared = fmt.Sprintf("redis:\n  address: %s\n  ca_file: %s%s\n  password: ${CHPASS_ASYNC_REDIS_PASSWORD}\n  key_prefix: \"%s\"\ntasks: {key: %s}\n",
+			rc.Address, rc.CAFile, user, rc.KeyPrefix, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)))
+	}
+	yml := fmt.Sprintf(`
+store: {path: %s}
+access_keys:
+  - {id: %s, secret: %s, actions: ["*"], clusters: [ldap]}
+directories:
+  corp:
+    type: ldap
+    ldap:
+      url: %s
+      start_tls: true
+      ca_file: %s
+      bind_dn: %s
+      bind_password: ${CHPASS_ASYNC_BIND_PASSWORD}
+      user_dn_template: uid=%%s,%s
+clusters:
+  ldap: {directory: corp, status: running}
+%s`, filepath.Join(tb.TempDir(), "unused.db"), sharedAdminKey, sharedAdminSecret, e.URL, e.CA, e.AdminDN, e.People, shared)
+	cfg, err := config.Parse(context.Background(), strings.NewReader(yml))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := New(cfg, NewLogger(logs, "modify-user-passwords", "info"))
+	tb.Cleanup(func() { _ = a.Close() })
+	fn, err := BuildModifyUserPasswords(context.Background(), a)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fn
+}
