@@ -3,28 +3,22 @@ package setup
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
+	"chpass/shared/fcinvoke/fcinvoketest"
 	"chpass/shared/gateway"
+	"chpass/shared/lambdainvoke/lambdainvoketest"
 	"chpass/shared/ldap/ldaptest"
 	"chpass/shared/platform"
 	chredis "chpass/shared/redis"
@@ -35,143 +29,6 @@ const (
 	asyncAWSKey, asyncAWSSecret, asyncAWSToken = "AKIAASYNCTEST", "aws-async-secret-0123456789", "aws-async-token"
 	asyncAliKey, asyncAliSecret, asyncAliToken = "STS.asyncTest", "ali-async-secret-0123456789", "ali-async-token"
 )
-
-// asyncInvoke is a fake of a cloud's asynchronous-invoke endpoint: it checks each request's
-// signature (check), answers 202 as the platform does, then delivers the body, as the platform
-// would, to deliver; delivered waits for the runs.
-type asyncInvoke struct {
-	check   func(r *http.Request, body []byte) error
-	deliver func(body []byte) error
-	mu      sync.Mutex
-	bodies  []string
-	errs    []error
-	wg      sync.WaitGroup
-}
-
-func (f *asyncInvoke) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if err := f.check(r, body); err != nil {
-		f.mu.Lock()
-		f.errs = append(f.errs, err)
-		f.mu.Unlock()
-		http.Error(w, `{"Code":"InvalidSignature"}`, http.StatusForbidden)
-		return
-	}
-	f.mu.Lock()
-	f.bodies = append(f.bodies, string(body))
-	f.mu.Unlock()
-	f.wg.Add(1)
-	w.WriteHeader(http.StatusAccepted)
-	go func() {
-		defer f.wg.Done()
-		if err := f.deliver(body); err != nil {
-			f.mu.Lock()
-			f.errs = append(f.errs, fmt.Errorf("delivered event: %w", err))
-			f.mu.Unlock()
-		}
-	}()
-}
-
-// checkSigV4 verifies a Lambda Invoke request as AWS would: the SDK's SigV4 over the request as
-// received, with the test's credentials, service lambda, region eu-central-1, and the
-// asynchronous invocation type on the path the function's name makes.
-func checkSigV4(r *http.Request, body []byte) error {
-	if r.Header.Get("X-Amz-Invocation-Type") != "Event" {
-		return fmt.Errorf("X-Amz-Invocation-Type %q, want Event", r.Header.Get("X-Amz-Invocation-Type"))
-	}
-	if r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/chpass-modify/invocations" {
-		return fmt.Errorf("%s %s, want the Invoke of chpass-modify", r.Method, r.URL.Path)
-	}
-	auth := r.Header.Get("Authorization")
-	fields := map[string]string{}
-	for _, kv := range strings.Split(strings.TrimPrefix(auth, "AWS4-HMAC-SHA256 "), ", ") {
-		k, v, _ := strings.Cut(kv, "=")
-		fields[k] = v
-	}
-	date, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		return err
-	}
-	if want := asyncAWSKey + "/" + date.Format("20060102") + "/eu-central-1/lambda/aws4_request"; fields["Credential"] != want {
-		return fmt.Errorf("credential %q, want %q", fields["Credential"], want)
-	}
-	if r.Header.Get("X-Amz-Security-Token") != asyncAWSToken {
-		return fmt.Errorf("no session token")
-	}
-	re, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
-	re.Host = r.Host
-	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
-		if h != "host" && h != "content-length" {
-			re.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
-		}
-	}
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: asyncAWSKey, SecretAccessKey: asyncAWSSecret, SessionToken: asyncAWSToken}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, re, hex.EncodeToString(sum[:]), "lambda", "eu-central-1", date); err != nil {
-		return err
-	}
-	if re.Header.Get("Authorization") != auth {
-		return fmt.Errorf("SigV4 signature does not match")
-	}
-	return nil
-}
-
-// checkACS3 verifies an FC 3.0 InvokeFunction request with the V3 signature as written in the
-// vendor's document, computed here independently of fcinvoke: the canonical request of every
-// header named in SignedHeaders, which must include host, the x-acs-* headers and
-// x-fc-invocation-type: Async.
-func checkACS3(r *http.Request, body []byte) error {
-	if r.Method != http.MethodPost || r.URL.Path != "/2023-03-30/functions/chpass-modify/invocations" {
-		return fmt.Errorf("%s %s, want InvokeFunction of chpass-modify", r.Method, r.URL.Path)
-	}
-	if r.Header.Get("x-fc-invocation-type") != "Async" || r.Header.Get("x-acs-action") != "InvokeFunction" || r.Header.Get("x-acs-version") != "2023-03-30" {
-		return fmt.Errorf("headers %v: want an Async InvokeFunction of 2023-03-30", r.Header)
-	}
-	const prefix = "ACS3-HMAC-SHA256 "
-	auth := r.Header.Get("Authorization")
-	if !strings.HasPrefix(auth, prefix) {
-		return fmt.Errorf("no ACS3 Authorization")
-	}
-	fields := map[string]string{}
-	for _, kv := range strings.Split(strings.TrimPrefix(auth, prefix), ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		fields[k] = v
-	}
-	if fields["Credential"] != asyncAliKey || r.Header.Get("x-acs-security-token") != asyncAliToken {
-		return fmt.Errorf("credential %q or token wrong", fields["Credential"])
-	}
-	signed := strings.Split(fields["SignedHeaders"], ";")
-	for _, must := range []string{"host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-security-token", "x-acs-signature-nonce", "x-acs-version", "x-fc-invocation-type"} {
-		if !sort.StringsAreSorted(signed) || sort.SearchStrings(signed, must) == len(signed) || signed[sort.SearchStrings(signed, must)] != must {
-			return fmt.Errorf("SignedHeaders %q lacks %s or is unsorted", fields["SignedHeaders"], must)
-		}
-	}
-	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
-	if err != nil || time.Since(date).Abs() > 15*time.Minute {
-		return fmt.Errorf("x-acs-date %q", r.Header.Get("x-acs-date"))
-	}
-	sum := sha256.Sum256(body)
-	payload := hex.EncodeToString(sum[:])
-	if r.Header.Get("x-acs-content-sha256") != payload {
-		return fmt.Errorf("x-acs-content-sha256 is not the body's")
-	}
-	canon := r.Method + "\n" + r.URL.EscapedPath() + "\n" + r.URL.RawQuery + "\n"
-	for _, h := range signed {
-		v := r.Header.Get(h)
-		if h == "host" {
-			v = r.Host
-		}
-		canon += h + ":" + strings.TrimSpace(v) + "\n"
-	}
-	canon += "\n" + fields["SignedHeaders"] + "\n" + payload
-	hc := sha256.Sum256([]byte(canon))
-	mac := hmac.New(sha256.New, []byte(asyncAliSecret))
-	mac.Write([]byte("ACS3-HMAC-SHA256\n" + hex.EncodeToString(hc[:])))
-	if !hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(fields["Signature"])) {
-		return fmt.Errorf("ACS3 signature does not match")
-	}
-	return nil
-}
 
 // TestCloudAsync runs an Async batch of modify-user-passwords on Lambda and on Function Compute,
 // with slapd as the directory and the real Redis as the task store: the request is answered at
@@ -188,24 +45,31 @@ func TestCloudAsync(t *testing.T) {
 			users := e.FreshUsers(t, 3, "")
 			rc := redistest.Config(t, sharedCanary, users[0].Password, users[1].Password, users[2].Password, sharedAdminSecret, asyncAWSSecret, asyncAliSecret)
 			var fn platform.Function
-			fake := &asyncInvoke{deliver: func(body []byte) error {
+			deliver := func(body []byte) error {
 				_, err := platform.Handler(on, fn.Kinds...)(context.Background(), body)
 				return err
-			}}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
+			}
+			var fake interface {
+				Wait()
+				Seen() ([]string, []error)
+			}
+			var srvURL string
 			if on == gateway.Lambda {
-				fake.check = checkSigV4
+				s := lambdainvoketest.Start(t, lambdainvoketest.Credentials{AccessKeyID: asyncAWSKey, SecretAccessKey: asyncAWSSecret,
+					SessionToken: asyncAWSToken, Region: "eu-central-1", Function: "chpass-modify"}, deliver)
+				fake, srvURL = s, s.URL
 				for k, v := range map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_LAMBDA_FUNCTION_NAME": "chpass-modify",
 					"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": asyncAWSKey, "AWS_SECRET_ACCESS_KEY": asyncAWSSecret,
-					"AWS_SESSION_TOKEN": asyncAWSToken, "AWS_ENDPOINT_URL_LAMBDA": srv.URL} {
+					"AWS_SESSION_TOKEN": asyncAWSToken, "AWS_ENDPOINT_URL_LAMBDA": srvURL} {
 					t.Setenv(k, v)
 				}
 			} else {
-				fake.check = checkACS3
+				s := fcinvoketest.Start(t, fcinvoketest.Credentials{AccessKeyID: asyncAliKey, AccessKeySecret: asyncAliSecret,
+					SecurityToken: asyncAliToken, Function: "chpass-modify"}, deliver)
+				fake, srvURL = s, s.URL
 				for k, v := range map[string]string{"FC_RUNTIME_API": "127.0.0.1:9", "FC_FUNCTION_NAME": "chpass-modify",
 					"FC_REGION": "cn-hangzhou", "FC_ACCOUNT_ID": "1234567890123456", "ALIBABA_CLOUD_ACCESS_KEY_ID": asyncAliKey,
-					"ALIBABA_CLOUD_ACCESS_KEY_SECRET": asyncAliSecret, "ALIBABA_CLOUD_SECURITY_TOKEN": asyncAliToken, "CHPASS_FC_ENDPOINT": srv.URL} {
+					"ALIBABA_CLOUD_ACCESS_KEY_SECRET": asyncAliSecret, "ALIBABA_CLOUD_SECURITY_TOKEN": asyncAliToken, "CHPASS_FC_ENDPOINT": srvURL} {
 					t.Setenv(k, v)
 				}
 			}
@@ -234,12 +98,10 @@ func TestCloudAsync(t *testing.T) {
 			if err := json.Unmarshal(b, &resp); st != http.StatusOK || err != nil || resp.TaskId == "" {
 				t.Fatalf("Async ModifyUserPasswords: %d %s", st, b)
 			}
-			fake.wg.Wait()
-			fake.mu.Lock()
-			if len(fake.errs) > 0 || len(fake.bodies) != 1 || fake.bodies[0] != string(platform.NewRunTaskEvent(resp.TaskId)) {
-				t.Fatalf("async invocations %q, errors %v: want one run-task event of %s", fake.bodies, fake.errs, resp.TaskId)
+			fake.Wait()
+			if bodies, errs := fake.Seen(); len(errs) > 0 || len(bodies) != 1 || bodies[0] != string(platform.NewRunTaskEvent(resp.TaskId)) {
+				t.Fatalf("async invocations %q, errors %v: want one run-task event of %s", bodies, errs, resp.TaskId)
 			}
-			fake.mu.Unlock()
 			for i, u := range users {
 				if !e.Bind(t, u.Name, newPW[i]) {
 					t.Fatalf("user %d does not hold the new password", i)
@@ -251,7 +113,7 @@ func TestCloudAsync(t *testing.T) {
 			}
 			// A retry of the same event (the platform retries) runs nothing again.
 			started := strings.Count(logs.String(), `"task_started"`)
-			if err := fake.deliver(platform.NewRunTaskEvent(resp.TaskId)); err != nil {
+			if err := deliver(platform.NewRunTaskEvent(resp.TaskId)); err != nil {
 				t.Fatalf("redelivered: %v", err)
 			}
 			if got := strings.Count(logs.String(), `"task_started"`); got != started {
