@@ -152,6 +152,9 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Endpoint returns the endpoint the Invoker calls.
+func (i *Invoker) Endpoint() string { return i.endpoint }
+
 // Invoker sends run-task events to the function's own asynchronous invocation.
 type Invoker struct {
 	function, endpoint string
@@ -164,8 +167,8 @@ type Invoker struct {
 const APIVersion = "2023-03-30"
 
 // FromEnv returns the Invoker of the running function: its name from FC_FUNCTION_NAME, the
-// endpoint https://ACCOUNT.REGION.fc-internal.aliyuncs.com from FC_ACCOUNT_ID and FC_REGION (or
-// CHPASS_FC_ENDPOINT when set), and its credentials from ALIBABA_CLOUD_ACCESS_KEY_ID,
+// internal (VPC) endpoint https://ACCOUNT.REGION-internal.fc.aliyuncs.com from FC_ACCOUNT_ID and
+// FC_REGION (or CHPASS_FC_ENDPOINT when set), and its credentials from ALIBABA_CLOUD_ACCESS_KEY_ID,
 // ALIBABA_CLOUD_ACCESS_KEY_SECRET and ALIBABA_CLOUD_SECURITY_TOKEN, as the FC runtime sets them
 // from the function's role (read at each call). It fails outside Function Compute.
 func FromEnv(opts Options) (*Invoker, error) {
@@ -183,7 +186,7 @@ func FromEnv(opts Options) (*Invoker, error) {
 		if account == "" || region == "" {
 			return nil, errors.New("fcinvoke: FC_ACCOUNT_ID and FC_REGION must be set (Function Compute sets them)")
 		}
-		i.endpoint = "https://" + account + "." + region + ".fc-internal.aliyuncs.com"
+		i.endpoint = "https://" + account + "." + region + "-internal.fc.aliyuncs.com"
 	}
 	if i.client == nil {
 		i.client = &http.Client{Timeout: 10 * time.Second}

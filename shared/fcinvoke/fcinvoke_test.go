@@ -60,3 +60,20 @@ func TestSignVendorExamples(t *testing.T) {
 		}
 	})
 }
+
+// TestFromEnv: the endpoint is the account's internal one in the function's region, as the FC 3.0
+// endpoints document writes it, unless CHPASS_FC_ENDPOINT names another; outside FC it fails.
+func TestFromEnv(t *testing.T) {
+	env := map[string]string{"FC_FUNCTION_NAME": "f", "FC_ACCOUNT_ID": "123456789012", "FC_REGION": "cn-hangzhou"}
+	i, err := fcinvoke.FromEnv(fcinvoke.Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil || i.Endpoint() != "https://123456789012.cn-hangzhou-internal.fc.aliyuncs.com" {
+		t.Fatalf("endpoint %v, %v", i, err)
+	}
+	env["CHPASS_FC_ENDPOINT"] = "http://127.0.0.1:1"
+	if i, _ = fcinvoke.FromEnv(fcinvoke.Options{Getenv: func(k string) string { return env[k] }}); i.Endpoint() != "http://127.0.0.1:1" {
+		t.Fatalf("endpoint %s, want the override", i.Endpoint())
+	}
+	if _, err := fcinvoke.FromEnv(fcinvoke.Options{Getenv: func(string) string { return "" }}); err == nil {
+		t.Fatal("outside FC: no error")
+	}
+}
