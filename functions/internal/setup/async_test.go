@@ -16,8 +16,10 @@ import (
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
+	"chpass/shared/fcinvoke"
 	"chpass/shared/fcinvoke/fcinvoketest"
 	"chpass/shared/gateway"
+	"chpass/shared/lambdainvoke"
 	"chpass/shared/lambdainvoke/lambdainvoketest"
 	"chpass/shared/ldap/ldaptest"
 	"chpass/shared/platform"
@@ -29,6 +31,24 @@ const (
 	asyncAWSKey, asyncAWSSecret, asyncAWSToken = "AKIAASYNCTEST", "aws-async-secret-0123456789", "aws-async-token"
 	asyncAliKey, asyncAliSecret, asyncAliToken = "STS.asyncTest", "ali-async-secret-0123456789", "ali-async-token"
 )
+
+func init() {
+	// What modify-user-passwords' main registers (its async_aws.go and async_alibaba.go).
+	RegisterAsyncInvoker(gateway.Lambda, func() (DispatchFunc, error) {
+		i, err := lambdainvoke.FromEnv(lambdainvoke.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return i.Dispatch, nil
+	})
+	RegisterAsyncInvoker(gateway.FC, func() (DispatchFunc, error) {
+		i, err := fcinvoke.FromEnv(fcinvoke.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return i.Dispatch, nil
+	})
+}
 
 // TestCloudAsync runs an Async batch of modify-user-passwords on Lambda and on Function Compute,
 // with slapd as the directory and the real Redis as the task store: the request is answered at

@@ -33,11 +33,21 @@ const (
 	CloudAsync
 )
 
+// DispatchFunc hands a recorded task to whatever runs it (batch.Options.Dispatch).
+type DispatchFunc = func(ctx context.Context, id string) error
+
 // cloudDispatchers builds, per platform (gateway.Lambda, gateway.FC), the
-// Dispatch that hands a task to the function's own asynchronous invocation:
-// each cloud's file adds its own unless its build tag (noaws, noalibaba) leaves
-// it out, so that a cloud's binary links only its own SDK.
-var cloudDispatchers = map[string]func() (func(ctx context.Context, id string) error, error){}
+// Dispatch that hands a task to the function's own asynchronous invocation.
+var cloudDispatchers = map[string]func() (DispatchFunc, error){}
+
+// RegisterAsyncInvoker sets how CloudAsync hands a task to the asynchronous
+// invocation of the running function on platform (gateway.Lambda, gateway.FC).
+// modify-user-passwords registers one per cloud from files behind the build
+// tags (noaws, noalibaba), so that each cloud's binary links only its own client
+// and the other functions link none. Call it from init.
+func RegisterAsyncInvoker(platform string, build func() (DispatchFunc, error)) {
+	cloudDispatchers[platform] = build
+}
 
 // localOwner is the task owner of the local server (see LocalAsync).
 const localOwner = "local"
