@@ -1,18 +1,15 @@
 // Command modify-user-passwords is the admin function: the E-HPC 2018-04-12 RPC
 // actions ModifyUserPasswords, ListUsers and ListTasks, on AWS Lambda, Function
-// Compute or locally.
+// Compute or locally; on the clouds, with Redis and tasks.key, Async batches run
+// in the function's own asynchronous invocations.
 package main
 
 import (
-	"context"
-	"net/http"
 	"os"
 
 	"chpass/functions/internal/setup"
 )
 
 func main() {
-	os.Exit(setup.Main("modify-user-passwords", func(ctx context.Context, a *setup.App) (http.Handler, error) {
-		return a.ModifyUserPasswords(ctx, setup.NoAsync)
-	}))
+	os.Exit(setup.MainFunction("modify-user-passwords", setup.BuildModifyUserPasswords))
 }

@@ -9,6 +9,7 @@ import (
 
 	"chpass/shared/ehpcapi"
 	"chpass/shared/password"
+	"chpass/shared/platform"
 )
 
 // Async says where a deployment's Async batches run.
@@ -23,7 +24,30 @@ const (
 	// its bbolt file, the process claims tasks under a fixed name, so that it
 	// resumes its own tasks at once after a crash.
 	LocalAsync
+	// CloudAsync runs Async batches on Lambda and Function Compute: with Redis
+	// (redis.address) and tasks.key configured, a task is recorded, sealed, in
+	// the shared Redis task store and handed to the platform's asynchronous
+	// invocation of this same function, which runs it on the internal run-task
+	// event (see BuildModifyUserPasswords); ListTasks reads Redis. Without
+	// both, or off the clouds, it is NoAsync.
+	CloudAsync
 )
+
+// DispatchFunc hands a recorded task to whatever runs it (batch.Options.Dispatch).
+type DispatchFunc = func(ctx context.Context, id string) error
+
+// cloudDispatchers builds, per platform (gateway.Lambda, gateway.FC), the
+// Dispatch that hands a task to the function's own asynchronous invocation.
+var cloudDispatchers = map[string]func() (DispatchFunc, error){}
+
+// RegisterAsyncInvoker sets how CloudAsync hands a task to the asynchronous
+// invocation of the running function on platform (gateway.Lambda, gateway.FC).
+// modify-user-passwords registers one per cloud from files behind the build
+// tags (noaws, noalibaba), so that each cloud's binary links only its own client
+// and the other functions link none. Call it from init.
+func RegisterAsyncInvoker(platform string, build func() (DispatchFunc, error)) {
+	cloudDispatchers[platform] = build
+}
 
 // localOwner is the task owner of the local server (see LocalAsync).
 const localOwner = "local"
@@ -79,6 +103,22 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 	if shared != nil {
 		opts.Guard = shared
 	}
+	if async == CloudAsync && shared != nil {
+		key, err := c.TaskKey()
+		if err != nil {
+			return nil, err
+		}
+		newDispatch, ok := cloudDispatchers[platform.Detect()]
+		if key == nil || !ok {
+			return ehpcapi.New(opts) // NoAsync: InvalidOpt says what to configure
+		}
+		dispatch, err := newDispatch()
+		if err != nil {
+			return nil, fmt.Errorf("async invocation: %w", err)
+		}
+		opts.Tasks, opts.TaskKey, opts.TaskLease, opts.Dispatch = shared.Tasks(), key, c.Tasks.Lease, dispatch
+		return ehpcapi.New(opts)
+	}
 	if async == LocalAsync && shared != nil {
 		// Tasks in Redis are shared by every local server on it: each claims
 		// under a name of its own, and takes over a dead one's task once its
@@ -108,6 +148,23 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 		opts.Tasks, opts.TaskKey, opts.TaskOwner = s, key, localOwner
 	}
 	return ehpcapi.New(opts)
+}
+
+// BuildModifyUserPasswords is the modify-user-passwords function on every platform: its HTTP
+// kinds and, when Async batches run on the cloud (CloudAsync), the internal run-task event,
+// which runs the task with batch.Engine.Run: idempotent, so that the platform's retries of a
+// failed invocation finish a task without running a user twice. Without a task store the
+// function accepts no run-task event at all.
+func BuildModifyUserPasswords(ctx context.Context, a *App) (platform.Function, error) {
+	h, err := a.ModifyUserPasswords(ctx, CloudAsync)
+	if err != nil {
+		return platform.Function{}, err
+	}
+	fn := platform.HTTPFunction(h)
+	if e := h.Batches(); e != nil {
+		fn.Kinds = append(fn.Kinds, platform.RunTask(e.Run))
+	}
+	return fn, nil
 }
 
 // Local builds every function behind one handler for the local server: the IAM

@@ -1,0 +1,21 @@
+//go:build !noaws
+
+package main
+
+import (
+	"chpass/functions/internal/setup"
+	"chpass/shared/gateway"
+	"chpass/shared/lambdainvoke"
+)
+
+// init hands setup the Lambda self-invoker of Async batches, in this function's
+// binary only (the other functions do not link its client).
+func init() {
+	setup.RegisterAsyncInvoker(gateway.Lambda, func() (setup.DispatchFunc, error) {
+		i, err := lambdainvoke.FromEnv(lambdainvoke.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return i.Dispatch, nil
+	})
+}
