@@ -120,6 +120,25 @@ var sampleEvents = map[string]eventWant{
 		shape: "fc", method: "GET", path: "/v5/password-policy", host: fcHost,
 		sourceIP: "203.0.113.10", requestID: "1-6742a718-26b1c903-3d3a7b9f5c1a",
 	},
+	// The self-service page: its files through API Gateway (GET /portal/{proxy+}),
+	// the redirect of /portal (GET /portal), and the page itself through a
+	// Function URL and an FC HTTP trigger.
+	"page-apigw-http-v2.json": {
+		shape: "v2", method: "GET", path: "/portal/app.js", host: apiHost,
+		sourceIP: "198.51.100.23", requestID: "Ba9Z1kP2IAMEVbA=",
+	},
+	"page-redirect-apigw-http-v2.json": {
+		shape: "v2", method: "GET", path: "/portal", host: apiHost,
+		sourceIP: "198.51.100.23", requestID: "Ba9Z0jN8IAMEVaQ=",
+	},
+	"page-function-url.json": {
+		shape: "v2", method: "GET", path: "/portal/", host: urlHost,
+		sourceIP: "203.0.113.10", requestID: "5b4d3e2f-1a0c-4d9e-8f7a-7b6c5d4e3f2a",
+	},
+	"page-fc-http.json": {
+		shape: "fc", method: "GET", path: "/portal/", host: fcHost,
+		sourceIP: "203.0.113.10", requestID: "1-6742a7c2-3e4f5a6b-7c8d9e0f1a2b",
+	},
 }
 
 func TestSampleEventsAreListed(t *testing.T) {

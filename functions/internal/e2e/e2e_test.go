@@ -43,6 +43,14 @@ func TestEvents(t *testing.T) {
 				if ev.signed(t) {
 					ev.resign(t, time.Now(), nil)
 				}
+				if ev.page() {
+					in := startFunction(t, dist, ev.p, fn, "CHPASS_CONFIG="+writeConfig(t, t.TempDir(), withPage))
+					_, r := in.invoke(t, ev.payload(t))
+					checkPage(t, fn, r, ev)
+					in.checkRuntimeUse(t)
+					exercised.Add(1)
+					return
+				}
 				in := startDemo(t, dist, ev.p, fn)
 				_, r := in.invoke(t, ev.payload(t))
 				check(t, fn, r, want{status: http.StatusOK, requestID: ev.requestID(), policy: ev.policy()})

@@ -23,7 +23,8 @@ import (
 var signedAt = time.Date(2026, 11, 24, 4, 10, 0, 0, time.UTC)
 
 // demoApp returns an App on the demo configuration, with a fresh store of cheap
-// hashes and the clock now.
+// hashes, the clock now, and the self-service page at /portal/ (which the
+// page-*.json sample events ask for).
 func demoApp(tb testing.TB, now func() time.Time) *App {
 	tb.Helper()
 	demo, err := os.ReadFile("../../local/demo.yaml")
@@ -32,6 +33,7 @@ func demoApp(tb testing.TB, now func() time.Time) *App {
 	}
 	yml := strings.Replace(string(demo), "path: .cache/chpass-demo.db",
 		"path: "+filepath.Join(tb.TempDir(), "events.db")+"\n  argon2: {time: 1, memory_kib: 64, threads: 1}", 1)
+	yml += "\npage: {path: /portal/, client_id: chpass-demo-page}\n"
 	cfg, err := config.Parse(context.Background(), strings.NewReader(yml))
 	if err != nil {
 		tb.Fatal(err)
@@ -52,7 +54,7 @@ func invokeEvent(tb testing.TB, h http.Handler, path string) (int, string) {
 		tb.Fatal(err)
 	}
 	var out []byte
-	if strings.HasPrefix(filepath.Base(path), "fc-") || strings.HasPrefix(filepath.Base(path), "policy-fc-") {
+	if name := filepath.Base(path); strings.HasPrefix(name, "fc-") || strings.Contains(name, "-fc-") {
 		out, err = fc.NewHandler(platform.FCHandler(h)).Invoke(context.Background(), payload)
 	} else {
 		out, err = lambda.NewHandler(platform.LambdaHandler(h)).Invoke(context.Background(), payload)
@@ -96,6 +98,10 @@ func TestEventsThroughPlatforms(t *testing.T) {
 					t.Fatal(err)
 				}
 				status, body := invokeEvent(t, h, path)
+				if strings.HasPrefix(name, "page-") {
+					checkPageEvent(t, name, status, body)
+					return // TestPageThroughPlatforms checks them further
+				}
 				if status != http.StatusOK {
 					t.Fatalf("at signing time: %d %s", status, body)
 				}
@@ -147,4 +153,19 @@ func gatewayAuthorized(tb testing.TB, path string) bool {
 		tb.Fatal(err)
 	}
 	return len(ev.RequestContext.Authorizer) > 0
+}
+
+// checkPageEvent fails tb unless status and body are the answer to the page
+// sample event name: page-redirect-* asks for /portal (a redirect to the page),
+// the others for the page or one of its files.
+func checkPageEvent(tb testing.TB, name string, status int, body string) {
+	tb.Helper()
+	switch {
+	case strings.HasPrefix(name, "page-redirect-"):
+		if status != http.StatusMovedPermanently {
+			tb.Fatalf("%s: %d %s, want 301", name, status, body)
+		}
+	case status != http.StatusOK || !strings.Contains(body, "caller-password") && !strings.Contains(body, "<!doctype html>"):
+		tb.Fatalf("%s: %d %.200s, want the page or its script", name, status, body)
+	}
 }
