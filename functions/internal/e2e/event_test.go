@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"mime"
@@ -98,6 +100,50 @@ func (e event) policy() bool { return strings.HasPrefix(e.name, "policy-") }
 // page reports whether e asks for the self-service page (page-*.json), which
 // the function serves when its configuration has withPage.
 func (e event) page() bool { return strings.HasPrefix(e.name, "page-") }
+
+// forgotten reports whether e asks for a forgotten or expired password's path
+// (reset-*.json, old-password-*.json), which the function serves when its
+// configuration has withForgotten.
+func (e event) forgotten() bool {
+	return strings.HasPrefix(e.name, "reset-") || strings.HasPrefix(e.name, "old-password-")
+}
+
+// withForgotten turns both forgotten paths on in a demo configuration.
+func withForgotten(cfg map[string]any) {
+	cfg["forgotten"] = map[string]any{
+		"idp":          map[string]any{"max_age": "10m", "amr": []any{"mfa"}},
+		"old_password": map[string]any{},
+	}
+}
+
+// refreshToken signs the event's bearer token again with the demo HS256 secret,
+// its iat and auth_time now and exp an hour on, as the provider would for a
+// person who has just signed in.
+func (e event) refreshToken(tb testing.TB, now time.Time) {
+	tb.Helper()
+	a, _ := e.header("Authorization")
+	tok, ok := strings.CutPrefix(a, "Bearer ")
+	parts := strings.Split(tok, ".")
+	if !ok || len(parts) != 3 {
+		tb.Fatalf("%s: no bearer JWT", e.name)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		tb.Fatal(err)
+	}
+	claims["iat"], claims["auth_time"], claims["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
+	if raw, err = json.Marshal(claims); err != nil {
+		tb.Fatal(err)
+	}
+	signing := parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw)
+	mac := hmac.New(sha256.New, []byte(demo(tb).Tokens.HS256Secret))
+	mac.Write([]byte(signing))
+	e.setHeader("Authorization", "Bearer "+signing+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
+}
 
 // withPage turns the self-service page on at /portal/ in a demo configuration.
 func withPage(cfg map[string]any) {
