@@ -82,11 +82,11 @@ func TestPageThroughPlatforms(t *testing.T) {
 		t.Run(strings.TrimSuffix(name, ".json")+"/config.json", func(t *testing.T) {
 			cfgPayload := withPath(t, payload, "/portal/config.json")
 			status, hdr, body := invokePlatform(t, h, name, cfgPayload)
-			var cfg map[string]string
+			var cfg map[string]any
 			if status != 200 || !strings.HasPrefix(hdr["content-type"], "application/json") || json.Unmarshal([]byte(body), &cfg) != nil {
 				t.Fatalf("config.json: %d %q %s", status, hdr["content-type"], body)
 			}
-			if cfg["client_id"] != "chpass-demo-page" || cfg["issuer"] != "https://idp.chpass.demo" || cfg["api"] != "../" {
+			if cfg["client_id"] != "chpass-demo-page" || cfg["issuer"] != "https://idp.chpass.demo" || cfg["api"] != "../" || cfg["old_password"] != true {
 				t.Errorf("config.json %v", cfg)
 			}
 		})

@@ -7,7 +7,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage;
-  let cfg = null, policy = null, token = null, user = "";
+  let cfg = null, policy = null, token = null, user = "", expired = false;
 
   function b64url(bytes) {
     let s = "";
@@ -147,11 +147,18 @@
     if (newPw !== $("confirm").value) { showViolations("The two new passwords differ.", []); return; }
     $("submit").disabled = true;
     try {
-      const r = await fetch(cfg.api + "v5/caller-password", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
-        body: JSON.stringify({ old_password: oldPw, new_password: newPw }),
-      });
+      // An expired password: no sign-in, the old password is the proof.
+      const r = expired
+        ? await fetch(cfg.api + "v5/caller-password/old-password", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ user_name: $("user").value, old_password: oldPw, new_password: newPw }),
+        })
+        : await fetch(cfg.api + "v5/caller-password", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
+          body: JSON.stringify({ old_password: oldPw, new_password: newPw }),
+        });
       if (r.ok) {
         $("form").reset();
         tick();
@@ -170,6 +177,22 @@
     }
   }
 
+  // showExpired shows the form for an expired password: user name, current and
+  // new password, no sign-in.
+  function showExpired() {
+    expired = true;
+    $("signin").hidden = true;
+    $("who").textContent = "Your current password proves who you are.";
+    $("user-field").hidden = false;
+    $("user").required = true;
+    $("user").addEventListener("input", () => { user = $("user").value; renderRules(); tick(); });
+    renderRules();
+    $("new").addEventListener("input", tick);
+    $("form").addEventListener("submit", submit);
+    $("form").hidden = false;
+    $("user").focus();
+  }
+
   async function start() {
     cfg = await (await fetch("config.json")).json();
     policy = (await (await fetch(cfg.api + "v5/password-policy")).json()).password_policy;
@@ -185,6 +208,10 @@
       say("");
       $("signin").hidden = false;
       $("signin-button").addEventListener("click", () => { signIn().catch((e) => say(e.message)); });
+      if (cfg.old_password) {
+        $("expired-offer").hidden = false;
+        $("expired-button").addEventListener("click", showExpired);
+      }
       return;
     }
     user = String(claims(token)[cfg.user_claim] || "");
