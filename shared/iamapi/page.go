@@ -40,8 +40,9 @@ type page struct {
 }
 
 // newPage builds the page; oldPassword offers the expired-password form (POST
-// OldPasswordPath, no sign-in) when that path is on.
-func newPage(c PageConfig, userClaim string, oldPassword bool) (*page, error) {
+// OldPasswordPath, no sign-in) and reset the forgotten-password one (a fresh
+// sign-in, then POST ResetPath) when those paths are on.
+func newPage(c PageConfig, userClaim string, oldPassword, reset bool) (*page, error) {
 	if c.Path == "" {
 		return nil, nil
 	}
@@ -81,7 +82,7 @@ func newPage(c PageConfig, userClaim string, oldPassword bool) (*page, error) {
 	depth := strings.Count(strings.Trim(path, "/"), "/") + 1
 	cfg, _ := json.Marshal(map[string]any{
 		"issuer": c.Issuer, "client_id": c.ClientID, "scope": c.Scope, "token": c.Token,
-		"user_claim": c.UserClaim, "api": strings.Repeat("../", depth), "old_password": oldPassword,
+		"user_claim": c.UserClaim, "api": strings.Repeat("../", depth), "old_password": oldPassword, "reset": reset,
 	})
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src " + strings.Join(connect, " ") +
 		"; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"

@@ -62,7 +62,7 @@ func TestPageServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg["api"] != "../../" || cfg["client_id"] != "chpass-page" || cfg["issuer"] != pageCfg.Issuer || cfg["token"] != "id_token" || cfg["scope"] != "openid profile" ||
-		cfg["old_password"] != false {
+		cfg["old_password"] != false || cfg["reset"] != false {
 		t.Errorf("config.json: %v", cfg)
 	}
 	red := httptest.NewRecorder()

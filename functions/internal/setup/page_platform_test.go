@@ -86,7 +86,7 @@ func TestPageThroughPlatforms(t *testing.T) {
 			if status != 200 || !strings.HasPrefix(hdr["content-type"], "application/json") || json.Unmarshal([]byte(body), &cfg) != nil {
 				t.Fatalf("config.json: %d %q %s", status, hdr["content-type"], body)
 			}
-			if cfg["client_id"] != "chpass-demo-page" || cfg["issuer"] != "https://idp.chpass.demo" || cfg["api"] != "../" || cfg["old_password"] != true {
+			if cfg["client_id"] != "chpass-demo-page" || cfg["issuer"] != "https://idp.chpass.demo" || cfg["api"] != "../" || cfg["old_password"] != true || cfg["reset"] != true {
 				t.Errorf("config.json %v", cfg)
 			}
 		})

@@ -7,7 +7,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage;
-  let cfg = null, policy = null, token = null, user = "", expired = false;
+  let cfg = null, policy = null, token = null, user = "", expired = false, reset = false;
 
   function b64url(bytes) {
     let s = "";
@@ -32,8 +32,11 @@
     return r.json();
   }
 
-  async function signIn() {
+  // signIn sends the person to the provider; forgotten asks for a fresh sign-in
+  // (prompt=login), whose token then resets the password without the old one.
+  async function signIn(forgotten) {
     const meta = await discover();
+    store.setItem("chpass.mode", forgotten ? "reset" : "change");
     const verifier = random(), state = random();
     store.setItem("chpass.verifier", verifier);
     store.setItem("chpass.state", state);
@@ -41,6 +44,7 @@
       response_type: "code", client_id: cfg.client_id, redirect_uri: redirectURI(),
       scope: cfg.scope, state: state, code_challenge: await challenge(verifier), code_challenge_method: "S256",
     });
+    if (forgotten) q.set("prompt", "login");
     location.assign(meta.authorization_endpoint + "?" + q.toString());
   }
 
@@ -148,7 +152,13 @@
     $("submit").disabled = true;
     try {
       // An expired password: no sign-in, the old password is the proof.
-      const r = expired
+      const r = reset
+        ? await fetch(cfg.api + "v5/caller-password/reset", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
+          body: JSON.stringify({ new_password: newPw }),
+        })
+        : expired
         ? await fetch(cfg.api + "v5/caller-password/old-password", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
@@ -207,7 +217,11 @@
     if (!token) {
       say("");
       $("signin").hidden = false;
-      $("signin-button").addEventListener("click", () => { signIn().catch((e) => say(e.message)); });
+      $("signin-button").addEventListener("click", () => { signIn(false).catch((e) => say(e.message)); });
+      if (cfg.reset) {
+        $("reset-offer").hidden = false;
+        $("reset-button").addEventListener("click", () => { signIn(true).catch((e) => say(e.message)); });
+      }
       if (cfg.old_password) {
         $("expired-offer").hidden = false;
         $("expired-button").addEventListener("click", showExpired);
@@ -216,12 +230,19 @@
     }
     user = String(claims(token)[cfg.user_claim] || "");
     $("who").textContent = user ? "Signed in as " + user + "." : "Signed in.";
+    if (cfg.reset && store.getItem("chpass.mode") === "reset") {
+      // A forgotten password: the fresh sign-in is the proof; no old password.
+      reset = true;
+      $("old-field").hidden = true;
+      $("old").required = false;
+      $("who").textContent += " Choose a new password.";
+    }
     say("");
     renderRules();
     $("new").addEventListener("input", tick);
     $("form").addEventListener("submit", submit);
     $("form").hidden = false;
-    $("old").focus();
+    (reset ? $("new") : $("old")).focus();
   }
 
   start().catch((e) => say(e.message || "The page could not start."));
