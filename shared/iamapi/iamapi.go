@@ -169,7 +169,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.OldPassword.Enabled && !opts.OldPassword.DirectoryLocksOut {
 		return nil, errors.New("iamapi: OldPassword: allowed only in front of a directory that locks out wrong old passwords itself")
 	}
-	pg, err := newPage(opts.Page, newClaimRules(opts.Tokens).userClaim)
+	pg, err := newPage(opts.Page, newClaimRules(opts.Tokens).userClaim, opts.OldPassword.Enabled, opts.IdPReset.MaxAge > 0)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,10 @@ type page struct {
 	csp    string
 }
 
-func newPage(c PageConfig, userClaim string) (*page, error) {
+// newPage builds the page; oldPassword offers the expired-password form (POST
+// OldPasswordPath, no sign-in) and reset the forgotten-password one (a fresh
+// sign-in, then POST ResetPath) when those paths are on.
+func newPage(c PageConfig, userClaim string, oldPassword, reset bool) (*page, error) {
 	if c.Path == "" {
 		return nil, nil
 	}
@@ -77,9 +80,9 @@ func newPage(c PageConfig, userClaim string) (*page, error) {
 	// The API is reached relative to the page, so that a stage or a prefix in
 	// front (API Gateway, FC) needs no setting: /portal/ -> ../ -> /v5/...
 	depth := strings.Count(strings.Trim(path, "/"), "/") + 1
-	cfg, _ := json.Marshal(map[string]string{
+	cfg, _ := json.Marshal(map[string]any{
 		"issuer": c.Issuer, "client_id": c.ClientID, "scope": c.Scope, "token": c.Token,
-		"user_claim": c.UserClaim, "api": strings.Repeat("../", depth),
+		"user_claim": c.UserClaim, "api": strings.Repeat("../", depth), "old_password": oldPassword, "reset": reset,
 	})
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src " + strings.Join(connect, " ") +
 		"; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"

@@ -57,11 +57,12 @@ func TestPageServed(t *testing.T) {
 	}
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/self/portal/config.json", nil))
-	var cfg map[string]string
+	var cfg map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg["api"] != "../../" || cfg["client_id"] != "chpass-page" || cfg["issuer"] != pageCfg.Issuer || cfg["token"] != "id_token" || cfg["scope"] != "openid profile" {
+	if cfg["api"] != "../../" || cfg["client_id"] != "chpass-page" || cfg["issuer"] != pageCfg.Issuer || cfg["token"] != "id_token" || cfg["scope"] != "openid profile" ||
+		cfg["old_password"] != false || cfg["reset"] != false {
 		t.Errorf("config.json: %v", cfg)
 	}
 	red := httptest.NewRecorder()

@@ -30,6 +30,8 @@ const (
 	fcHandleFunction = 0
 )
 
+const oldPasswordBody = `{"user_name":"bob","old_password":"Bob-Old-Pass1!","new_password":"Bob-New-Pass2@"}`
+
 const changeBody = `{"old_password":"Alice-Old-Pass1!","new_password":"Alice-New-Pass2@"}`
 
 // eventWant is what a sample event must reach the handler as.
@@ -119,6 +121,39 @@ var sampleEvents = map[string]eventWant{
 	"policy-fc-http.json": {
 		shape: "fc", method: "GET", path: "/v5/password-policy", host: fcHost,
 		sourceIP: "203.0.113.10", requestID: "1-6742a718-26b1c903-3d3a7b9f5c1a",
+	},
+	// The self-service page: its files through API Gateway (GET /portal/{proxy+}),
+	// the redirect of /portal (GET /portal), and the page itself through a
+	// Function URL and an FC HTTP trigger.
+	"page-apigw-http-v2.json": {
+		shape: "v2", method: "GET", path: "/portal/app.js", host: apiHost,
+		sourceIP: "198.51.100.23", requestID: "Ba9Z1kP2IAMEVbA=",
+	},
+	"page-redirect-apigw-http-v2.json": {
+		shape: "v2", method: "GET", path: "/portal", host: apiHost,
+		sourceIP: "198.51.100.23", requestID: "Ba9Z0jN8IAMEVaQ=",
+	},
+	"page-function-url.json": {
+		shape: "v2", method: "GET", path: "/portal/", host: urlHost,
+		sourceIP: "203.0.113.10", requestID: "5b4d3e2f-1a0c-4d9e-8f7a-7b6c5d4e3f2a",
+	},
+	// Forgotten and expired passwords: a reset with the provider's token, and
+	// a change proven by the old password, through API Gateway and FC.
+	"reset-apigw-http-v2.json": {
+		shape: "v2", method: "POST", path: "/v5/caller-password/reset", host: apiHost,
+		sourceIP: "198.51.100.23", requestID: "Ba9Z2mQ6IAMEVcB=", body: `{"new_password":"Alice-Reset-Pass3#"}`,
+	},
+	"old-password-apigw-http-v2.json": {
+		shape: "v2", method: "POST", path: "/v5/caller-password/old-password", host: apiHost,
+		sourceIP: "198.51.100.23", requestID: "Ba9Z3nR7IAMEVdC=", body: oldPasswordBody,
+	},
+	"old-password-fc-http.json": {
+		shape: "fc", method: "POST", path: "/v5/caller-password/old-password", host: fcHost,
+		sourceIP: "203.0.113.10", requestID: "1-6742a7d3-4f5a6b7c-8d9e0f1a2b3c", body: oldPasswordBody,
+	},
+	"page-fc-http.json": {
+		shape: "fc", method: "GET", path: "/portal/", host: fcHost,
+		sourceIP: "203.0.113.10", requestID: "1-6742a7c2-3e4f5a6b-7c8d9e0f1a2b",
 	},
 }
 

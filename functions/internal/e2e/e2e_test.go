@@ -45,7 +45,23 @@ func TestEvents(t *testing.T) {
 				if ev.signed(t) {
 					ev.resign(t, time.Now(), nil)
 				}
-				in := startDemo(t, dist, ev.p, fn)
+				if ev.page() {
+					in := startFunction(t, dist, ev.p, fn, "CHPASS_CONFIG="+writeConfig(t, t.TempDir(), withPage))
+					_, r := in.invoke(t, ev.payload(t))
+					checkPage(t, fn, r, ev)
+					in.checkRuntimeUse(t)
+					exercised.Add(1)
+					return
+				}
+				var in *instance
+				if ev.forgotten() {
+					if _, ok := ev.header("Authorization"); ok {
+						ev.refreshToken(t, time.Now()) // the reset's token, as just signed in
+					}
+					in = startFunction(t, dist, ev.p, fn, "CHPASS_CONFIG="+writeConfig(t, t.TempDir(), withForgotten))
+				} else {
+					in = startDemo(t, dist, ev.p, fn)
+				}
 				_, r := in.invoke(t, ev.payload(t))
 				check(t, fn, r, want{status: http.StatusOK, requestID: ev.requestID(), policy: ev.policy()})
 				in.checkRuntimeUse(t)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"mime"
@@ -47,7 +49,7 @@ func readEvents(tb testing.TB, fn string) []event {
 }
 
 // decodeEvent decodes the event named name. Files named fc-*.json and
-// policy-fc-*.json are Function Compute HTTP trigger events; the rest are Lambda's.
+// <kind>-fc-*.json are Function Compute HTTP trigger events; the rest are Lambda's.
 func decodeEvent(tb testing.TB, name string, b []byte) event {
 	tb.Helper()
 	d := json.NewDecoder(bytes.NewReader(b))
@@ -56,7 +58,7 @@ func decodeEvent(tb testing.TB, name string, b []byte) event {
 	if err := d.Decode(&e.m); err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
-	if strings.HasPrefix(name, "fc-") || strings.HasPrefix(name, "policy-fc-") {
+	if strings.HasPrefix(name, "fc-") || strings.Contains(name, "-fc-") {
 		e.p = fc
 	}
 	if e.method() == "" {
@@ -94,6 +96,85 @@ func str(v any) string {
 
 // policy reports whether e asks for the password policy.
 func (e event) policy() bool { return strings.HasPrefix(e.name, "policy-") }
+
+// page reports whether e asks for the self-service page (page-*.json), which
+// the function serves when its configuration has withPage.
+func (e event) page() bool { return strings.HasPrefix(e.name, "page-") }
+
+// forgotten reports whether e asks for a forgotten or expired password's path
+// (reset-*.json, old-password-*.json), which the function serves when its
+// configuration has withForgotten.
+func (e event) forgotten() bool {
+	return strings.HasPrefix(e.name, "reset-") || strings.HasPrefix(e.name, "old-password-")
+}
+
+// withForgotten turns both forgotten paths on in a demo configuration.
+func withForgotten(cfg map[string]any) {
+	cfg["forgotten"] = map[string]any{
+		"idp":          map[string]any{"max_age": "10m", "amr": []any{"mfa"}},
+		"old_password": map[string]any{},
+	}
+}
+
+// refreshToken signs the event's bearer token again with the demo HS256 secret,
+// its iat and auth_time now and exp an hour on, as the provider would for a
+// person who has just signed in.
+func (e event) refreshToken(tb testing.TB, now time.Time) {
+	tb.Helper()
+	a, _ := e.header("Authorization")
+	tok, ok := strings.CutPrefix(a, "Bearer ")
+	parts := strings.Split(tok, ".")
+	if !ok || len(parts) != 3 {
+		tb.Fatalf("%s: no bearer JWT", e.name)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		tb.Fatal(err)
+	}
+	claims["iat"], claims["auth_time"], claims["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
+	if raw, err = json.Marshal(claims); err != nil {
+		tb.Fatal(err)
+	}
+	signing := parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw)
+	mac := hmac.New(sha256.New, []byte(demo(tb).Tokens.HS256Secret))
+	mac.Write([]byte(signing))
+	e.setHeader("Authorization", "Bearer "+signing+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
+}
+
+// withPage turns the self-service page on at /portal/ in a demo configuration.
+func withPage(cfg map[string]any) {
+	cfg["page"] = map[string]any{"path": "/portal/", "client_id": "chpass-demo-page"}
+}
+
+// checkPage fails tb unless r answers the page sample event ev: /portal
+// (page-redirect-*) a relative redirect to the page, the others the page or
+// one of its files under the page's CSP, with the event's request id.
+func checkPage(tb testing.TB, fn string, r reply, ev event) {
+	tb.Helper()
+	if got := r.header(tb, requestIDHeader[fn]); got != ev.requestID() {
+		tb.Errorf("%s %q, want %q", requestIDHeader[fn], got, ev.requestID())
+	}
+	if strings.HasPrefix(ev.name, "page-redirect-") {
+		if r.StatusCode != http.StatusMovedPermanently || r.header(tb, "Location") != "portal/" {
+			tb.Errorf("status %d, Location %q: want 301 to portal/", r.StatusCode, r.header(tb, "Location"))
+		}
+		return
+	}
+	if r.StatusCode != http.StatusOK || r.Body == "" {
+		tb.Errorf("status %d, body %.200q: want the page", r.StatusCode, r.Body)
+	}
+	if csp := r.header(tb, "Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		tb.Errorf("Content-Security-Policy %q", csp)
+	}
+	want := map[string]string{"/portal/": "text/html", "/portal/app.js": "text/javascript"}[ev.path()]
+	if ct := r.header(tb, "Content-Type"); want == "" || !strings.HasPrefix(ct, want) {
+		tb.Errorf("Content-Type %q for %s, want %q", ct, ev.path(), want)
+	}
+}
 
 // requestID returns the request id the event's requestContext carries.
 func (e event) requestID() string { return str(object(e.m, "requestContext")["requestId"]) }

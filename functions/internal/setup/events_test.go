@@ -23,7 +23,8 @@ import (
 var signedAt = time.Date(2026, 11, 24, 4, 10, 0, 0, time.UTC)
 
 // demoApp returns an App on the demo configuration, with a fresh store of cheap
-// hashes and the clock now.
+// hashes, the clock now, the self-service page at /portal/ and both forgotten
+// paths (which the page-*, reset-* and old-password-* sample events ask for).
 func demoApp(tb testing.TB, now func() time.Time) *App {
 	tb.Helper()
 	demo, err := os.ReadFile("../../local/demo.yaml")
@@ -32,6 +33,8 @@ func demoApp(tb testing.TB, now func() time.Time) *App {
 	}
 	yml := strings.Replace(string(demo), "path: .cache/chpass-demo.db",
 		"path: "+filepath.Join(tb.TempDir(), "events.db")+"\n  argon2: {time: 1, memory_kib: 64, threads: 1}", 1)
+	yml += "\npage: {path: /portal/, client_id: chpass-demo-page}\n" +
+		"forgotten: {idp: {max_age: 10m, amr: [mfa]}, old_password: {}}\n"
 	cfg, err := config.Parse(context.Background(), strings.NewReader(yml))
 	if err != nil {
 		tb.Fatal(err)
@@ -52,7 +55,7 @@ func invokeEvent(tb testing.TB, h http.Handler, path string) (int, string) {
 		tb.Fatal(err)
 	}
 	var out []byte
-	if strings.HasPrefix(filepath.Base(path), "fc-") || strings.HasPrefix(filepath.Base(path), "policy-fc-") {
+	if name := filepath.Base(path); strings.HasPrefix(name, "fc-") || strings.Contains(name, "-fc-") {
 		out, err = fc.NewHandler(platform.FCHandler(h)).Invoke(context.Background(), payload)
 	} else {
 		out, err = lambda.NewHandler(platform.LambdaHandler(h)).Invoke(context.Background(), payload)
@@ -91,11 +94,16 @@ func TestEventsThroughPlatforms(t *testing.T) {
 		for _, path := range files {
 			name := filepath.Base(path)
 			t.Run(fn+"/"+name, func(t *testing.T) {
-				h, err := build(demoApp(t, func() time.Time { return signedAt }))
+				a := demoApp(t, func() time.Time { return signedAt })
+				h, err := build(a)
 				if err != nil {
 					t.Fatal(err)
 				}
 				status, body := invokeEvent(t, h, path)
+				if strings.HasPrefix(name, "page-") {
+					checkPageEvent(t, name, status, body)
+					return // TestPageThroughPlatforms checks them further
+				}
 				if status != http.StatusOK {
 					t.Fatalf("at signing time: %d %s", status, body)
 				}
@@ -103,6 +111,14 @@ func TestEventsThroughPlatforms(t *testing.T) {
 				case strings.HasPrefix(name, "policy-"):
 					if !strings.Contains(body, `"password_policy"`) {
 						t.Fatalf("policy body: %s", body)
+					}
+				case fn == "caller-password" && strings.HasPrefix(name, "reset-"):
+					if body != "" || !holdsPassword(t, a, "alice", "Alice-Reset-Pass3#") {
+						t.Fatalf("reset: body %s, or alice does not hold the new password", body)
+					}
+				case fn == "caller-password" && strings.HasPrefix(name, "old-password-"):
+					if body != "" || !holdsPassword(t, a, "bob", "Bob-New-Pass2@") {
+						t.Fatalf("old password: body %s, or bob does not hold the new password", body)
 					}
 				case fn == "caller-password":
 					if body != "" {
@@ -119,7 +135,13 @@ func TestEventsThroughPlatforms(t *testing.T) {
 					t.Fatal(err)
 				}
 				status, body = invokeEvent(t, h, path)
-				switch signed := !strings.HasPrefix(name, "policy-") && !gatewayAuthorized(t, path); {
+				// The reset's token has expired on the real clock; the old
+				// password needs no clock.
+				switch signed := !strings.HasPrefix(name, "policy-") && !strings.HasPrefix(name, "old-password-") && !gatewayAuthorized(t, path); {
+				case strings.HasPrefix(name, "reset-"):
+					if status != http.StatusUnauthorized {
+						t.Fatalf("an expired token must be refused: %d %s", status, body)
+					}
 				case signed && !strings.Contains(body, stale[fn]):
 					t.Fatalf("a stale signature must be refused: %d %s", status, body)
 				case !signed && status != http.StatusOK:
@@ -147,4 +169,30 @@ func gatewayAuthorized(tb testing.TB, path string) bool {
 		tb.Fatal(err)
 	}
 	return len(ev.RequestContext.Authorizer) > 0
+}
+
+// checkPageEvent fails tb unless status and body are the answer to the page
+// sample event name: page-redirect-* asks for /portal (a redirect to the page),
+// the others for the page or one of its files.
+func checkPageEvent(tb testing.TB, name string, status int, body string) {
+	tb.Helper()
+	switch {
+	case strings.HasPrefix(name, "page-redirect-"):
+		if status != http.StatusMovedPermanently {
+			tb.Fatalf("%s: %d %s, want 301", name, status, body)
+		}
+	case status != http.StatusOK || !strings.Contains(body, "caller-password") && !strings.Contains(body, "<!doctype html>"):
+		tb.Fatalf("%s: %d %.200s, want the page or its script", name, status, body)
+	}
+}
+
+// holdsPassword reports whether a's embedded store holds pw for user: a change
+// from pw succeeds only then.
+func holdsPassword(tb testing.TB, a *App, user, pw string) bool {
+	tb.Helper()
+	s, err := a.Store(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s.ChangePassword(context.Background(), user, pw, "Check-"+user+"-Pw9?x") == nil
 }

@@ -227,3 +227,96 @@ func TestPageInBrowserSlapd(t *testing.T) {
 		t.Fatal("slapd does not accept the password set through the page")
 	}
 }
+
+// TestPageExpiredInBrowser: with forgotten.old_password on, the page offers
+// the expired-password form without sign-in; chromium fills in the user name,
+// the old password and a new one, the page shows success, and the embedded
+// store then holds the new password.
+func TestPageExpiredInBrowser(t *testing.T) {
+	chromium(t)
+	p := oidctest.Start(t)
+	a := pageApp(t, p, "embedded", "users: [{name: carol, password: Old-exp-Pw1!}]\nforgotten: {old_password: {}}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := a.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	b := browser(t)
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(b, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	good := "New-exp-Pw2?x"
+	do("the page offers the expired-password form", chromedp.Navigate(srv.URL+"/portal/"), chromedp.WaitVisible(chromedp.ID("expired-button")))
+	shot(t, b, "expired-1-offer")
+	do("opening it", chromedp.Click(chromedp.ID("expired-button")), chromedp.WaitVisible(chromedp.ID("user")))
+	do("a wrong old password", chromedp.SendKeys(chromedp.ID("user"), "carol"), chromedp.SendKeys(chromedp.ID("old"), "Wrong-exp-Pw1!"),
+		chromedp.SendKeys(chromedp.ID("new"), good), chromedp.SendKeys(chromedp.ID("confirm"), good), chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.CSS("#violations p")))
+	shot(t, b, "expired-2-wrong")
+	if v, err := chromedp.Run(b, chromedp.Text(chromedp.ID("violations"))); err != nil || !strings.Contains(v, "old password is wrong") {
+		t.Errorf("a wrong old password shows %q (%v), want that it is wrong", v, err)
+	}
+	if _, err := chromedp.Run(b, chromedp.Evaluate[string](`document.getElementById("old").value = ""`)); err != nil {
+		t.Fatal(err)
+	}
+	do("the right old password", chromedp.SendKeys(chromedp.ID("old"), "Old-exp-Pw1!"),
+		chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.CSS("#result.success")))
+	shot(t, b, "expired-3-success")
+	s, err := a.Store(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChangePassword(context.Background(), "carol", good, "Third-exp-Pw3#"); err != nil {
+		t.Fatalf("the store does not hold the password set through the page: %v", err)
+	}
+}
+
+// TestPageResetInBrowser: with forgotten.idp on, the page offers the
+// forgotten-password path; chromium signs in again at the provider (a fresh
+// sign-in with a strong method: auth_time now, amr mfa), the page asks for no
+// old password, the reset succeeds, and the embedded store then holds the new
+// password.
+func TestPageResetInBrowser(t *testing.T) {
+	chromium(t)
+	p := oidctest.Start(t)
+	a := pageApp(t, p, "embedded", "users: [{name: dave, password: Old-rst-Pw1!}]\nforgotten: {idp: {max_age: 10m, amr: [mfa]}}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := a.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	b := browser(t)
+	p.QueueUser(oidctest.User{Subject: "sub-dave", PreferredUsername: "dave", AuthTime: time.Now(), AMR: []string{"pwd", "mfa"}})
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(b, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	good := "New-rst-Pw2?x"
+	do("the page offers the forgotten-password path", chromedp.Navigate(srv.URL+"/portal/"), chromedp.WaitVisible(chromedp.ID("reset-button")))
+	shot(t, b, "reset-1-offer")
+	do("signing in again", chromedp.Click(chromedp.ID("reset-button")), chromedp.WaitVisible(chromedp.ID("form")))
+	if v, err := chromedp.Run(b, chromedp.Evaluate[bool](`document.getElementById("old-field").hidden`)); err != nil || !v {
+		t.Fatalf("the reset form asks for the old password (hidden %v, %v)", v, err)
+	}
+	do("a new password", chromedp.SendKeys(chromedp.ID("new"), good), chromedp.SendKeys(chromedp.ID("confirm"), good),
+		chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.CSS("#result.success")))
+	shot(t, b, "reset-2-success")
+	s, err := a.Store(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChangePassword(context.Background(), "dave", good, "Third-rst-Pw3#"); err != nil {
+		t.Fatalf("the store does not hold the password set through the page: %v", err)
+	}
+}

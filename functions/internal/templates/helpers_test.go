@@ -56,6 +56,7 @@ type event struct {
 	Function, File string
 	FC             bool
 	Method, Path   string
+	RouteKey       string // payload 2.0: the route API Gateway chose
 }
 
 // events reads every file of events/: each must belong to a function and carry
@@ -88,6 +89,7 @@ func events(tb testing.TB) []event {
 			RawPath        string `json:"rawPath"`
 			Path           string `json:"path"`
 			HTTPMethod     string `json:"httpMethod"`
+			RouteKey       string `json:"routeKey"`
 			RequestContext struct {
 				HTTP struct {
 					Method string `json:"method"`
@@ -98,14 +100,15 @@ func events(tb testing.TB) []event {
 			tb.Errorf("events/%s/%s: %v", fn, name, err)
 			continue
 		}
-		e := event{Function: fn, File: name, Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath}
+		e := event{Function: fn, File: name, Method: ev.RequestContext.HTTP.Method, Path: ev.RawPath, RouteKey: ev.RouteKey}
 		if e.Method == "" {
 			e.Method = ev.HTTPMethod
 		}
 		if e.Path == "" {
 			e.Path = ev.Path
 		}
-		e.FC = strings.HasPrefix(name, "fc-") || strings.HasPrefix(name, "policy-fc-")
+		// fc-*.json, or <kind>-fc-*.json (policy-fc-http.json, page-fc-http.json).
+		e.FC = strings.HasPrefix(name, "fc-") || strings.Contains(name, "-fc-")
 		if !strings.HasSuffix(name, ".json") || e.Method == "" || e.Path == "" {
 			tb.Errorf("events/%s/%s: not a JSON HTTP event with a method and a path", fn, name)
 			continue

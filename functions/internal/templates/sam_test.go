@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"chpass/shared/config"
 )
 
 // samParams are the parameters the tests deploy template.yaml with.
@@ -28,6 +31,7 @@ var samParams = map[string]string{
 	"TokenIssuer":                "https://idp.example.org",
 	"AllowedOrigins":             "https://portal.example.org",
 	"EventBusArn":                "arn:aws:events:eu-west-1:123456789012:event-bus/chpass",
+	"PageClientId":               "chpass-page",
 	"SecretsKmsKeyArn":           "",
 	"ClusterId":                  "ehpc-hz-0123456789",
 	"LogRetentionInDays":         "90",
@@ -181,13 +185,19 @@ func TestSAMRoutes(t *testing.T) {
 	}
 	used := map[string]bool{}
 	for _, ev := range events(t) {
-		if ev.FC {
+		// A Function URL reaches its function without any route (and
+		// template.yaml declares none).
+		if ev.FC || strings.Contains(ev.File, "function-url") {
 			continue
 		}
 		t.Run(ev.Function+"/"+ev.File, func(t *testing.T) {
-			route := ev.Method + " " + ev.Path
+			route := httpAPIRoute(routes, ev.Method, ev.Path)
 			if got := routes[route]; got != ev.Function {
-				t.Fatalf("%s reaches %q, want %s", route, got, ev.Function)
+				t.Fatalf("%s %s reaches %q (route %q), want %s", ev.Method, ev.Path, got, route, ev.Function)
+			}
+			// A payload 2.0 sample that names the route it took must name that one.
+			if ev.RouteKey != "" && ev.RouteKey != "$default" && ev.RouteKey != route {
+				t.Fatalf("routeKey %q, but the template routes %s %s to %q", ev.RouteKey, ev.Method, ev.Path, route)
 			}
 			used[route] = true
 		})
@@ -202,6 +212,27 @@ func TestSAMRoutes(t *testing.T) {
 			t.Errorf("Outputs.%s is missing", out)
 		}
 	}
+}
+
+// httpAPIRoute is the route key of routes an HTTP API chooses for method and
+// path: the exact path first, then the longest greedy {proxy+} route whose
+// prefix is followed by at least one more character. "" when none matches.
+func httpAPIRoute(routes map[string]string, method, p string) string {
+	if k := method + " " + p; routes[k] != "" {
+		return k
+	}
+	best := ""
+	for k := range routes {
+		m, rp, _ := strings.Cut(k, " ")
+		prefix, ok := strings.CutSuffix(rp, "{proxy+}")
+		if m != method || !ok || !strings.HasPrefix(p, prefix) || len(p) == len(prefix) {
+			continue
+		}
+		if len(k) > len(best) {
+			best = k
+		}
+	}
+	return best
 }
 
 // TestSAMConfiguration deploys template.yaml's configuration with sample
@@ -222,6 +253,7 @@ func TestSAMConfiguration(t *testing.T) {
 	}
 	withoutToken["TokenSecretArn"] = ""
 	withoutToken["EventBusArn"] = ""
+	withoutToken["PageClientId"] = ""
 	for _, params := range []map[string]string{samParams, withoutToken} {
 		for _, fn := range samFunctions(t, tmpl) {
 			name := fn.LogicalID
@@ -289,6 +321,15 @@ func TestSAMConfiguration(t *testing.T) {
 					if cfg.SelfService.Directory != "corp" || cfg.Tokens.Enabled() != (params["TokenSecretArn"] != "" || params["TokenIssuer"] != "") ||
 						cfg.Tokens.Discovery() != (params["TokenSecretArn"] == "" && params["TokenIssuer"] != "") {
 						t.Fatalf("self_service %+v, tokens enabled %v, discovery %v", cfg.SelfService, cfg.Tokens.Enabled(), cfg.Tokens.Discovery())
+					}
+					// The page is on exactly when PageClientId is given, at the path
+					// PortalApi routes to this function (TestSAMRoutes).
+					wantPage := config.Page{}
+					if params["PageClientId"] != "" {
+						wantPage = config.Page{Path: "/portal/", ClientID: params["PageClientId"]}
+					}
+					if !reflect.DeepEqual(cfg.Page, wantPage) {
+						t.Fatalf("page %+v, want %+v", cfg.Page, wantPage)
 					}
 				case "modify-user-passwords":
 					if cl, ok := cfg.Clusters[params["ClusterId"]]; !ok || cl.Directory != "corp" {

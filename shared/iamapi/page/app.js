@@ -7,7 +7,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage;
-  let cfg = null, policy = null, token = null, user = "";
+  let cfg = null, policy = null, token = null, user = "", expired = false, reset = false;
 
   function b64url(bytes) {
     let s = "";
@@ -32,8 +32,11 @@
     return r.json();
   }
 
-  async function signIn() {
+  // signIn sends the person to the provider; forgotten asks for a fresh sign-in
+  // (prompt=login), whose token then resets the password without the old one.
+  async function signIn(forgotten) {
     const meta = await discover();
+    store.setItem("chpass.mode", forgotten ? "reset" : "change");
     const verifier = random(), state = random();
     store.setItem("chpass.verifier", verifier);
     store.setItem("chpass.state", state);
@@ -41,6 +44,7 @@
       response_type: "code", client_id: cfg.client_id, redirect_uri: redirectURI(),
       scope: cfg.scope, state: state, code_challenge: await challenge(verifier), code_challenge_method: "S256",
     });
+    if (forgotten) q.set("prompt", "login");
     location.assign(meta.authorization_endpoint + "?" + q.toString());
   }
 
@@ -147,11 +151,24 @@
     if (newPw !== $("confirm").value) { showViolations("The two new passwords differ.", []); return; }
     $("submit").disabled = true;
     try {
-      const r = await fetch(cfg.api + "v5/caller-password", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
-        body: JSON.stringify({ old_password: oldPw, new_password: newPw }),
-      });
+      // An expired password: no sign-in, the old password is the proof.
+      const r = reset
+        ? await fetch(cfg.api + "v5/caller-password/reset", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
+          body: JSON.stringify({ new_password: newPw }),
+        })
+        : expired
+        ? await fetch(cfg.api + "v5/caller-password/old-password", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ user_name: $("user").value, old_password: oldPw, new_password: newPw }),
+        })
+        : await fetch(cfg.api + "v5/caller-password", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token },
+          body: JSON.stringify({ old_password: oldPw, new_password: newPw }),
+        });
       if (r.ok) {
         $("form").reset();
         tick();
@@ -170,6 +187,22 @@
     }
   }
 
+  // showExpired shows the form for an expired password: user name, current and
+  // new password, no sign-in.
+  function showExpired() {
+    expired = true;
+    $("signin").hidden = true;
+    $("who").textContent = "Your current password proves who you are.";
+    $("user-field").hidden = false;
+    $("user").required = true;
+    $("user").addEventListener("input", () => { user = $("user").value; renderRules(); tick(); });
+    renderRules();
+    $("new").addEventListener("input", tick);
+    $("form").addEventListener("submit", submit);
+    $("form").hidden = false;
+    $("user").focus();
+  }
+
   async function start() {
     cfg = await (await fetch("config.json")).json();
     policy = (await (await fetch(cfg.api + "v5/password-policy")).json()).password_policy;
@@ -184,17 +217,32 @@
     if (!token) {
       say("");
       $("signin").hidden = false;
-      $("signin-button").addEventListener("click", () => { signIn().catch((e) => say(e.message)); });
+      $("signin-button").addEventListener("click", () => { signIn(false).catch((e) => say(e.message)); });
+      if (cfg.reset) {
+        $("reset-offer").hidden = false;
+        $("reset-button").addEventListener("click", () => { signIn(true).catch((e) => say(e.message)); });
+      }
+      if (cfg.old_password) {
+        $("expired-offer").hidden = false;
+        $("expired-button").addEventListener("click", showExpired);
+      }
       return;
     }
     user = String(claims(token)[cfg.user_claim] || "");
     $("who").textContent = user ? "Signed in as " + user + "." : "Signed in.";
+    if (cfg.reset && store.getItem("chpass.mode") === "reset") {
+      // A forgotten password: the fresh sign-in is the proof; no old password.
+      reset = true;
+      $("old-field").hidden = true;
+      $("old").required = false;
+      $("who").textContent += " Choose a new password.";
+    }
     say("");
     renderRules();
     $("new").addEventListener("input", tick);
     $("form").addEventListener("submit", submit);
     $("form").hidden = false;
-    $("old").focus();
+    (reset ? $("new") : $("old")).focus();
   }
 
   start().catch((e) => say(e.message || "The page could not start."));
