@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -32,8 +36,15 @@ func resigner(h http.Handler, cfg *config.Config, w io.Writer) http.Handler {
 	for _, k := range cfg.AccessKeys {
 		secrets[k.ID] = k.Secret.Reveal()
 	}
+	hs256 := cfg.Tokens.HS256Secret.Reveal()
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		now := time.Now().UTC()
+		if resignBearer(r, hs256, now) {
+			fmt.Fprintf(w, "local: signed the sample's bearer token again at %s with the configured tokens.hs256_secret "+
+				"(NOW=<its time> replays it as recorded)\n", now.Format(time.RFC3339))
+			h.ServeHTTP(rw, r)
+			return
+		}
 		ak, err := resign(r, secrets, now)
 		switch {
 		case err != nil:
@@ -174,4 +185,48 @@ func setBody(r *http.Request, b []byte) {
 	if r.Header.Get("Content-Length") != "" {
 		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
 	}
+}
+
+// resignBearer signs r's bearer JWT again at now with secret, its iat and
+// auth_time now and exp an hour on, as the provider would for a person who has
+// just signed in, and reports whether it did. Only a token that secret already
+// signed (HS256) is signed again: any other passes as it is.
+func resignBearer(r *http.Request, secret string, now time.Time) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	parts := strings.Split(tok, ".")
+	if !ok || secret == "" || len(parts) != 3 {
+		return false
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || !hmac.Equal(sig, hs256(secret, parts[0]+"."+parts[1])) {
+		return false
+	}
+	var header struct {
+		Alg string `json:"alg"`
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || json.Unmarshal(raw, &header) != nil || header.Alg != "HS256" {
+		return false
+	}
+	var claims map[string]any
+	if raw, err = base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(raw, &claims) != nil {
+		return false
+	}
+	claims["iat"], claims["exp"] = now.Unix(), now.Add(time.Hour).Unix()
+	if _, ok := claims["auth_time"]; ok {
+		claims["auth_time"] = now.Unix()
+	}
+	if raw, err = json.Marshal(claims); err != nil {
+		return false
+	}
+	signing := parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw)
+	r.Header.Set("Authorization", "Bearer "+signing+"."+base64.RawURLEncoding.EncodeToString(hs256(secret, signing)))
+	return true
+}
+
+// hs256 is HMAC-SHA256 of s under secret, as JWS HS256 computes it.
+func hs256(secret, s string) []byte {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(s))
+	return mac.Sum(nil)
 }
