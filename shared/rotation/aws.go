@@ -81,6 +81,14 @@ func (r *Rotator) runStep(ctx context.Context, secret, token, name string, d Des
 		if !ok {
 			return "", fmt.Errorf("no version is staged %s", r.Stages.Current)
 		}
-		return OutcomeDone, r.move(ctx, secret, r.Stages.Current, token, cur.ID)
+		if err := r.move(ctx, secret, r.Stages.Current, token, cur.ID); err != nil {
+			return "", err
+		}
+		if r.Rotated != nil {
+			if v, err := r.value(ctx, secret, token, ""); err == nil {
+				r.rotated(ctx, secret, token, v)
+			}
+		}
+		return OutcomeDone, nil
 	}
 }

@@ -29,6 +29,11 @@ type Rotator struct {
 	Account func(ctx context.Context, name string) (Account, error)
 	Policy  password.Policy
 	Logger  zerolog.Logger
+	// Rotated, when set, is told of every rotation that finished here (the current
+	// stage moved to the new version), with the account's directory and user name,
+	// never its password: setup publishes the change event through it. A
+	// rotation that some earlier run finished is not told again.
+	Rotated func(ctx context.Context, secret, version, directory, user string)
 	// Attempts and Backoff bound the retries of a throttled secret-service call: Attempts tries
 	// in all, waiting Backoff, then twice as long, … between them. Zero means 5 and 200ms.
 	Attempts int
@@ -213,4 +218,12 @@ func (r *Rotator) testPending(ctx context.Context, pending Value) error {
 		return fmt.Errorf("the pending password does not bind: %w", err)
 	}
 	return nil
+}
+
+// rotated tells Rotated, when set, that the rotation of secret to version v
+// finished here.
+func (r *Rotator) rotated(ctx context.Context, secret, version string, v Value) {
+	if r.Rotated != nil {
+		r.Rotated(ctx, secret, version, v.Directory, v.Username)
+	}
 }

@@ -103,6 +103,9 @@ func (r *Rotator) finish(ctx context.Context, secret, id string, d Description, 
 			return st(StepFinish).end("", err)
 		}
 		st(StepFinish).end(outcome, nil)
+		if outcome == OutcomeDone {
+			r.rotated(ctx, secret, id, pending)
+		}
 	}
 	outcome := OutcomeDone
 	if err := r.move(ctx, secret, r.Stages.Pending, "", id); errors.Is(err, ErrStageConflict) {

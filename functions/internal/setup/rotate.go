@@ -16,6 +16,7 @@ import (
 	"chpass/shared/embedded"
 	"chpass/shared/gateway"
 	"chpass/shared/ldap"
+	"chpass/shared/password"
 	"chpass/shared/platform"
 	"chpass/shared/rotation"
 )
@@ -50,6 +51,7 @@ func BuildRotatePassword(ctx context.Context, a *App) (platform.Function, error)
 			}
 			return acct, nil
 		},
+		Rotated: a.rotationEvent,
 	}
 	rotate := platform.SecretsManagerRotation(func(ctx context.Context, e events.SecretsManagerSecretRotationEvent) error {
 		switch backend {
@@ -199,4 +201,19 @@ func (a *App) bindPasswords(ref string) ldap.BindPasswords {
 		}
 		return out, nil
 	}
+}
+
+// rotationEvent publishes the change event of a finished rotation, as the other
+// functions publish theirs (events in the configuration; bounded, never failing
+// the rotation): kind rotation, the account and its directory, the version as
+// the task, proven by the platform's schedule.
+func (a *App) rotationEvent(ctx context.Context, secret, version, directory, user string) {
+	svc, err := a.withEvents(password.NewService(a.Config.Policy, nil), directory)
+	if err != nil {
+		a.Logger.Error().Err(err).Str("event", "publish_failed").Str("secret", secret).Msg("change event not published")
+		return
+	}
+	svc.Publish(password.WithOrigin(ctx, password.Origin{
+		TaskID: version, Caller: "schedule:" + secret, Auth: "platform", Platform: platform.Detect(),
+	}), password.KindRotation, user)
 }
