@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *demoToken != "" {
-		tok, err := app.DemoToken(*demoToken)
+		tok, err := signDemoToken(app.Config.Tokens, *demoToken)
 		if err != nil {
 			fmt.Fprintf(stderr, "local: %v\n", err)
 			return 1

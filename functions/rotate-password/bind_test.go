@@ -10,11 +10,11 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"chpass/shared/config"
 	"chpass/shared/ldap"
 	"chpass/shared/ldap/ldaptest"
 	"chpass/shared/logtest"
 	"chpass/shared/rotation"
+	"chpass/shared/secretjson"
 )
 
 // TestRotateOwnBindAccount rotates chpass's own service account (addressed by the secret's
@@ -64,7 +64,7 @@ func TestRotateOwnBindAccount(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				pw, err := config.SecretField(v, "password")
+				pw, err := secretjson.Field(v, "password")
 				if err != nil {
 					return nil, err
 				}

@@ -19,7 +19,6 @@ import (
 	"github.com/go-playground/validator/v10"
 	"go.yaml.in/yaml/v3"
 
-	"chpass/shared/ldap"
 	"chpass/shared/password"
 )
 
@@ -215,8 +214,8 @@ type Gateway struct {
 type Directory struct {
 	Type string `yaml:"type" validate:"oneof=ldap"`
 	// LDAP holds the settings of an OpenLDAP or Active Directory directory
-	// (package ldap; dialect says which); its bind_password may be a ${REF}.
-	LDAP *ldap.Config `yaml:"ldap" validate:"required_if=Type ldap"`
+	// (dialect says which); its bind_password may be a ${REF}.
+	LDAP *LDAP `yaml:"ldap" validate:"required_if=Type ldap"`
 	// BindPasswordRef is the reference bind_password was written as ("" for a literal), kept so
 	// that an instance can re-read the secret when it is rotated.
 	BindPasswordRef string `yaml:"-"`
@@ -616,12 +615,12 @@ func crossCheck(cfg *Config) []string {
 			msgs = append(msgs, fmt.Sprintf("clusters[%s].directory: %q is neither %q nor a key of directories", id, d, Embedded))
 		}
 		if cl.Reset != (ClusterReset{}) {
-			if l := cfg.Directories[cl.Directory].LDAP; l == nil || l.Dialect != ldap.ActiveDirectory {
+			if l := cfg.Directories[cl.Directory].LDAP; l == nil || l.Dialect != ActiveDirectory {
 				key := "must_change"
 				if !cl.Reset.MustChange {
 					key = "unlock"
 				}
-				msgs = append(msgs, fmt.Sprintf("clusters[%s].reset.%s: needs a directory of dialect %s (directories.<name>.ldap.dialect)", id, key, ldap.ActiveDirectory))
+				msgs = append(msgs, fmt.Sprintf("clusters[%s].reset.%s: needs a directory of dialect %s (directories.<name>.ldap.dialect)", id, key, ActiveDirectory))
 			}
 		}
 	}

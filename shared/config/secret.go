@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -93,25 +92,6 @@ func resolve(ctx context.Context, key string, s *Secret, resolvers []Resolver) e
 	}
 	// The value is not echoed: a literal secret may merely look like a reference.
 	return fmt.Errorf("%s: no resolver serves this reference (a value of the form ${...} or {{...}} names a secret: an environment variable, arn:aws:secretsmanager:..., kms:...)", key)
-}
-
-// SecretField returns the string at key of a secret holding a JSON object, for
-// references that end in #key. Its errors name the key but never quote the
-// secret: encoding/json's syntax errors would.
-func SecretField(secret, key string) (string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(secret), &obj); err != nil || obj == nil {
-		return "", fmt.Errorf("JSON key %q: the secret is not a JSON object", key)
-	}
-	raw, ok := obj[key]
-	if !ok {
-		return "", fmt.Errorf("JSON key %q: not in the secret", key)
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("JSON key %q: not a string", key)
-	}
-	return v, nil
 }
 
 // Reference returns the reference a configuration value names (${REF} or {{REF}}, without the

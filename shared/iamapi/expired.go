@@ -96,11 +96,10 @@ func (h *Handler) oldPasswordChange(r *http.Request, x *exchange) *apiError {
 	if !h.oldSrcLimit.allow(src, now) || !h.oldUserLimit.allow(strings.ToLower(user), now) {
 		return newError(CodeThrottled, "Too many attempts; try again later.")
 	}
-	tap := &tapState{}
 	ctx := password.WithOrigin(r.Context(), password.Origin{RequestID: x.requestID, Caller: user, Auth: AuthOldPassword, Platform: x.platform})
-	cerr := h.svc.Change(contextWithTap(ctx, tap), user, *req.OldPassword, *req.NewPassword)
+	did, cerr := h.svc.ChangeOutcome(ctx, user, *req.OldPassword, *req.NewPassword)
 	out := fromDomain(cerr) // an unknown user and a wrong old password both answer IAM.1103
-	if tap.reached {
+	if did.Asked {
 		outcome := "OK"
 		if out != nil {
 			outcome = out.code

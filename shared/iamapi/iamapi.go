@@ -23,7 +23,6 @@ package iamapi
 
 import (
 	"cmp"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -186,18 +185,16 @@ func New(opts Options) (*Handler, error) {
 		oldUserLimit: &hourly{limit: cmp.Or(opts.OldPassword.PerUserPerHour, 5)},
 		oldSrcLimit:  &hourly{limit: cmp.Or(opts.OldPassword.PerSourcePerHour, 20)},
 		cors:         cors,
-		// The service is rebuilt around a tap on its directory so that the audit
-		// line is written exactly for the attempts that reached the directory.
-		svc:      opts.Service.WithDirectory(tapDirectory{opts.Service.Directory()}),
-		policy:   p,
-		keys:     keys,
-		tokens:   tv,
-		gw:       opts.Gateway,
-		log:      opts.Logger,
-		now:      now,
-		function: opts.Function,
-		validate: newRequestValidator(),
-		guard:    g,
+		svc:          opts.Service,
+		policy:       p,
+		keys:         keys,
+		tokens:       tv,
+		gw:           opts.Gateway,
+		log:          opts.Logger,
+		now:          now,
+		function:     opts.Function,
+		validate:     newRequestValidator(),
+		guard:        g,
 	}, nil
 }
 
@@ -300,12 +297,11 @@ func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 	if err != nil {
 		return err
 	}
-	tap := &tapState{}
-	ctx := contextWithTap(r.Context(), tap)
-	ctx = password.WithOrigin(ctx, password.Origin{RequestID: x.requestID, Caller: user, Auth: method, Platform: x.platform})
-	cerr := h.svc.Change(ctx, user, req.OldPassword, req.NewPassword)
+	ctx := password.WithOrigin(r.Context(), password.Origin{RequestID: x.requestID, Caller: user, Auth: method, Platform: x.platform})
+	// The audit line is written exactly for the attempts that reached the directory.
+	did, cerr := h.svc.ChangeOutcome(ctx, user, req.OldPassword, req.NewPassword)
 	out := fromDomain(cerr)
-	if tap.reached {
+	if did.Asked {
 		outcome := "OK"
 		if out != nil {
 			outcome = out.code
@@ -378,25 +374,4 @@ func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// tapDirectory marks, in the request's context, that a change reached the directory.
-type tapDirectory struct{ password.Directory }
-
-type tapKey struct{}
-
-type tapState struct{ reached bool }
-
-var _ password.Directory = tapDirectory{}
-
-// ChangePassword implements password.Directory.
-func (d tapDirectory) ChangePassword(ctx context.Context, name, oldPassword, newPassword string) error {
-	if t, ok := ctx.Value(tapKey{}).(*tapState); ok {
-		t.reached = true
-	}
-	return d.Directory.ChangePassword(ctx, name, oldPassword, newPassword)
-}
-
-func contextWithTap(ctx context.Context, t *tapState) context.Context {
-	return context.WithValue(ctx, tapKey{}, t)
 }

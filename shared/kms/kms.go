@@ -21,7 +21,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	alikms "github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
 
-	"chpass/shared/config"
+	"chpass/shared/secretjson"
 )
 
 // DefaultTimeout bounds each GetSecretValue.
@@ -102,7 +102,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (string, bool, error
 	if !hasKey {
 		return s, true, nil
 	}
-	v, err := config.SecretField(s, key)
+	v, err := secretjson.Field(s, key)
 	if err != nil {
 		return "", true, fmt.Errorf("kms: secret %s: %w", name, err)
 	}

@@ -7,8 +7,9 @@ import (
 
 // Check reports what is wrong in c beyond what its validate tags say, naming
 // each key as the YAML under a directory's ldap: block spells it, such as
-// "user_search.base: is required on Active Directory". New runs it too;
-// shared/config runs it so that the whole file is checked at once.
+// "user_search.base: is required on Active Directory". New runs it too.
+// shared/config's LDAP.Check says the same of the configuration file's ldap
+// blocks (functions/internal/setup's TestLDAPSettingsCheckAsTheAdapter).
 func (c Config) Check() error {
 	return c.check()
 }

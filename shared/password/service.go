@@ -45,18 +45,34 @@ func (s *Service) Check(name, password string) error {
 // user) for a name that is not a PreparedName, EPOLICY with every violated rule,
 // and otherwise what the directory returns.
 func (s *Service) Change(ctx context.Context, name, oldPassword, newPassword string) error {
+	_, err := s.ChangeOutcome(ctx, name, oldPassword, newPassword)
+	return err
+}
+
+// Outcome says what a Change did besides its error.
+type Outcome struct {
+	// Asked is true when the change reached the directory: it was asked to change
+	// the password, whatever it answered. It is false when the service refused the
+	// change itself (EFORBIDDEN, EINVALID, EUNAUTHORIZED for a name no account
+	// holds, EPOLICY) before asking.
+	Asked bool
+}
+
+// ChangeOutcome is Change, and it says whether the directory was asked, so that
+// a surface can audit exactly the attempts that reached the directory.
+func (s *Service) ChangeOutcome(ctx context.Context, name, oldPassword, newPassword string) (Outcome, error) {
 	switch {
 	case !s.policy.AllowUserToChangePassword:
-		return Errorf(EFORBIDDEN, "Users may not change their own passwords.")
+		return Outcome{}, Errorf(EFORBIDDEN, "Users may not change their own passwords.")
 	case name == "":
-		return Errorf(EINVALID, "The user name is required.")
+		return Outcome{}, Errorf(EINVALID, "The user name is required.")
 	case oldPassword == "":
-		return Errorf(EINVALID, "The old password is required.")
+		return Outcome{}, Errorf(EINVALID, "The old password is required.")
 	case newPassword == "":
-		return Errorf(EINVALID, "The new password is required.")
+		return Outcome{}, Errorf(EINVALID, "The new password is required.")
 	case !PreparedName(name):
 		// No account holds such a name (see PreparedName): the answer of an unknown user.
-		return Errorf(EUNAUTHORIZED, "The user name or the old password is incorrect.")
+		return Outcome{}, Errorf(EUNAUTHORIZED, "The user name or the old password is incorrect.")
 	}
 	var vs []Violation
 	if err := s.Check(name, newPassword); err != nil {
@@ -66,13 +82,14 @@ func (s *Service) Change(ctx context.Context, name, oldPassword, newPassword str
 		vs = append(vs, s.policy.Violation(RuleSameAsOld))
 	}
 	if len(vs) > 0 {
-		return PolicyError(vs)
+		return Outcome{}, PolicyError(vs)
 	}
+	asked := Outcome{Asked: true}
 	if err := s.dir.ChangePassword(ctx, name, oldPassword, newPassword); err != nil {
-		return err
+		return asked, err
 	}
 	s.publish(ctx, KindSelfService, name)
-	return nil
+	return asked, nil
 }
 
 // Reset sets name's password to newPassword as an administrator. It checks the

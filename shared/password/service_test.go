@@ -281,3 +281,48 @@ func TestErrorHelpers(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceChangeOutcome checks that ChangeOutcome says the directory was asked
+// exactly when it was, whatever it answered, and that it returns Change's error.
+func TestServiceChangeOutcome(t *testing.T) {
+	const old, good = "Alice-Old-Pass1!", "Alice-New-Pass2@"
+	tests := []struct {
+		name     string
+		policy   func(*Policy)
+		user     string
+		old, new string
+		wantCode string
+	}{
+		{name: "OK", user: "alice", old: old, new: good},
+		{name: "WrongOld", user: "alice", old: "nope-Nope-1", new: good, wantCode: EUNAUTHORIZED},
+		{name: "UnknownUser", user: "bob", old: old, new: good, wantCode: EUNAUTHORIZED},
+		{name: "NotPrepared", user: "al ice", old: old, new: good, wantCode: EUNAUTHORIZED},
+		{name: "SameAsOld", user: "alice", old: old, new: old, wantCode: EPOLICY},
+		{name: "NotAllowed", policy: func(p *Policy) { p.AllowUserToChangePassword = false }, user: "alice", old: old, new: good, wantCode: EFORBIDDEN},
+		{name: "EmptyOld", user: "alice", old: "", new: good, wantCode: EINVALID},
+		{name: "EmptyNew", user: "alice", old: old, new: "", wantCode: EINVALID},
+		{name: "EmptyUser", user: "", old: old, new: good, wantCode: EINVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := DefaultPolicy()
+			if tt.policy != nil {
+				tt.policy(&p)
+			}
+			dir := newFake(map[string]string{"alice": old})
+			did, err := NewService(p, dir).ChangeOutcome(context.Background(), tt.user, tt.old, tt.new)
+			if got := ErrorCode(err); got != tt.wantCode {
+				t.Fatalf("code = %q, want %q (%v)", got, tt.wantCode, err)
+			}
+			if called := dir.calls.Load() > 0; did.Asked != called {
+				t.Fatalf("Outcome.Asked = %v, but the directory was called: %v", did.Asked, called)
+			}
+			// Change answers what ChangeOutcome answers.
+			dir2 := newFake(map[string]string{"alice": old})
+			err2 := NewService(p, dir2).Change(context.Background(), tt.user, tt.old, tt.new)
+			if ErrorCode(err2) != tt.wantCode || dir2.calls.Load() != dir.calls.Load() {
+				t.Fatalf("Change = %v (%d calls), ChangeOutcome = %v (%d calls)", err2, dir2.calls.Load(), err, dir.calls.Load())
+			}
+		})
+	}
+}

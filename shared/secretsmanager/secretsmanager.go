@@ -16,7 +16,7 @@ import (
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
-	"chpass/shared/config"
+	"chpass/shared/secretjson"
 )
 
 // DefaultTimeout bounds each GetSecretValue, retries included.
@@ -93,7 +93,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (string, bool, error
 	if !hasKey {
 		return s, true, nil
 	}
-	v, err := config.SecretField(s, key)
+	v, err := secretjson.Field(s, key)
 	if err != nil {
 		return "", true, fmt.Errorf("secretsmanager: %s: %w", arn, err)
 	}

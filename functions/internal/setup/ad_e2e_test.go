@@ -88,7 +88,7 @@ func TestADSelfServiceEndToEnd(t *testing.T) {
 	}
 	users := e.FreshUsers(t, 2)
 	post := func(user, oldP, newP string) *httptest.ResponseRecorder {
-		tok, err := a.DemoToken(user)
+		tok, err := demoToken(a, user)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -55,7 +55,7 @@ func BenchmarkSelfServiceChange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := a.DemoToken("alice")
+	tok, err := demoToken(a, "alice")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ events:
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := a.DemoToken("alice")
+	tok, _ := demoToken(a, "alice")
 	r := httptest.NewRequest(http.MethodPost, "/v5/caller-password", strings.NewReader(`{"old_password":"Old-cAnArY-Pw1!","new_password":"New-cAnArY-Pw2?"}`))
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Authorization", "Bearer "+tok)
@@ -157,7 +157,7 @@ events:
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := a.DemoToken("alice")
+	tok, _ := demoToken(a, "alice")
 	r := httptest.NewRequest(http.MethodPost, "/v5/caller-password", strings.NewReader(`{"old_password":"Old-cAnArY-Pw1!","new_password":"New-cAnArY-Pw2?"}`))
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Authorization", "Bearer "+tok)

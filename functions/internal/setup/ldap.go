@@ -13,7 +13,7 @@ import (
 func (a *App) openDirectory(name string, dc config.Directory) (password.Directory, error) {
 	switch dc.Type {
 	case "ldap":
-		cfg := *dc.LDAP
+		cfg := ldapSettings(*dc.LDAP)
 		cfg.Warn = func(err error) {
 			a.Logger.Warn().Err(err).Str("directory", name).Msg("directory warning")
 		}
@@ -43,4 +43,33 @@ func withReset(dir password.Directory, r config.ClusterReset) (password.Director
 		return nil, fmt.Errorf("must_change and unlock need a directory of dialect %s", ldap.ActiveDirectory)
 	}
 	return ld.WithReset(ldap.ResetOptions{MustChange: r.MustChange, Unlock: r.Unlock})
+}
+
+// ldapSettings hands the ldap adapter the settings of a directory's ldap block.
+func ldapSettings(c config.LDAP) ldap.Config {
+	l := ldap.Config{
+		Dialect:           c.Dialect,
+		URL:               c.URL,
+		StartTLS:          c.StartTLS,
+		CAFile:            c.CAFile,
+		ServerName:        c.ServerName,
+		InsecurePlain:     c.InsecurePlain,
+		BindDN:            c.BindDN,
+		BindPassword:      c.BindPassword,
+		UserDNTemplate:    c.UserDNTemplate,
+		NameAttribute:     c.NameAttribute,
+		ListGroup:         c.ListGroup,
+		PageSize:          c.PageSize,
+		UseExop:           c.UseExop,
+		PasswordAttribute: c.PasswordAttribute,
+		ShadowLastChange:  c.ShadowLastChange,
+		PoolSize:          c.PoolSize,
+		DialTimeout:       c.DialTimeout,
+		OpTimeout:         c.OpTimeout,
+		Retries:           c.Retries,
+	}
+	if us := c.UserSearch; us != nil {
+		l.UserSearch = &ldap.UserSearch{Base: us.Base, Filter: us.Filter, Scope: us.Scope}
+	}
+	return l
 }

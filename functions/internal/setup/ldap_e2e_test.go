@@ -67,7 +67,7 @@ func TestLDAPSelfServiceEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := e.FreshUsers(t, 1, "")[0]
-	tok, err := a.DemoToken(u.Name)
+	tok, err := demoToken(a, u.Name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func runNames(t *testing.T, s namesScenario) {
 	}
 	upper := strings.ToUpper(s.user)
 	change := func(as, oldP, newP string) (int, string) {
-		tok, err := s.app.DemoToken(as)
+		tok, err := demoToken(s.app, as)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,13 +12,13 @@ import (
 	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
 	"github.com/aws/aws-lambda-go/events"
 
-	"chpass/shared/config"
 	"chpass/shared/embedded"
 	"chpass/shared/gateway"
 	"chpass/shared/ldap"
 	"chpass/shared/password"
 	"chpass/shared/platform"
 	"chpass/shared/rotation"
+	"chpass/shared/secretjson"
 )
 
 // cloudSecrets builds the secret writers of the clouds compiled in (see cloudResolvers).
@@ -193,7 +193,7 @@ func (a *App) bindPasswords(ref string) ldap.BindPasswords {
 				return nil, err
 			}
 			if hasKey {
-				if v, err = config.SecretField(v, key); err != nil {
+				if v, err = secretjson.Field(v, key); err != nil {
 					return nil, err
 				}
 			}

@@ -1,16 +1,17 @@
-package setup
+package main
 
 import (
 	"errors"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"chpass/shared/config"
 )
 
-// DemoToken returns a one-hour HS256 token naming user, signed with the configured
-// tokens.hs256_secret, for trying the functions locally.
-func (a *App) DemoToken(user string) (string, error) {
-	t := a.Config.Tokens
+// signDemoToken returns a one-hour HS256 token naming user, signed with the configured
+// tokens.hs256_secret (t), for trying the functions locally (-demo-token).
+func signDemoToken(t config.Tokens, user string) (string, error) {
 	if t.HS256Secret.IsZero() {
 		return "", errors.New("-demo-token: tokens.hs256_secret is not configured")
 	}
