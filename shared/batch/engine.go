@@ -270,16 +270,44 @@ func (e *Engine) RunPending(ctx context.Context) error {
 // rest, and ends the task. When ctx ends first it records what it finished,
 // releases the claim and returns ctx's error; the next Run resumes.
 func (e *Engine) Run(ctx context.Context, id string) error {
+	return e.run(ctx, id, false)
+}
+
+// Abandon ends the task with id without resetting anyone, for when the
+// platform has given up running it (its asynchronous invocation's retries
+// are exhausted or its event too old). Users with an outcome keep it; an
+// intent without one is reconciled as Run would (PasswordHolder,
+// PasswordChangeChecker), else its outcome is EUNKNOWN; users never tried fail
+// with ECANCELED; the task gets its final status. It is idempotent: an ended
+// task is left alone (nil). It never races a live run: while another run holds
+// the claim it returns an error wrapping ECLAIMED, so that the platform
+// delivers it again, by when that run has ended the task or its lease has
+// expired.
+func (e *Engine) Abandon(ctx context.Context, id string) error {
+	return e.run(ctx, id, true)
+}
+
+func (e *Engine) run(ctx context.Context, id string, abandon bool) error {
 	t, err := e.opts.Store.ClaimTask(ctx, id, e.opts.Owner, e.opts.Lease)
 	switch password.ErrorCode(err) {
 	case "":
-	case EENDED, ECLAIMED:
-		e.log.Info().Str("event", "task_skipped").Str("task_id", id).Str("reason", password.ErrorCode(err)).Msg("task not run here")
+	case ECLAIMED:
+		if abandon {
+			return fmt.Errorf("batch.Abandon %s: a live run holds the task: %w", id, err)
+		}
+		e.log.Info().Str("event", "task_skipped").Str("task_id", id).Str("reason", ECLAIMED).Msg("task not run here")
+		return nil
+	case EENDED:
+		e.log.Info().Str("event", "task_skipped").Str("task_id", id).Str("reason", EENDED).Msg("task not run here")
 		return nil
 	default:
 		return fmt.Errorf("batch.Run %s: %w", id, err)
 	}
-	r := &run{e: e, t: t, byIndex: make(map[int]UserRecord, len(t.Users))}
+	if abandon {
+		e.log.Warn().Str("event", "task_abandoned").Str("task_id", id).Str("cluster", t.Cluster).
+			Int("done", t.Done()).Msg("the platform gave up running a task; ending it")
+	}
+	r := &run{e: e, t: t, abandon: abandon, byIndex: make(map[int]UserRecord, len(t.Users))}
 	for _, u := range t.Users {
 		r.byIndex[u.Index] = u
 	}
@@ -320,6 +348,7 @@ type run struct {
 	t        Task
 	mu       sync.Mutex
 	byIndex  map[int]UserRecord
+	abandon  bool  // end the task without resetting anyone (Abandon)
 	lost     bool  // another run took the claim over
 	storeErr error // the first store failure that stopped the run
 }
@@ -418,6 +447,13 @@ func (r *run) execute(ctx context.Context) {
 				return
 			}
 			// Not held: the change did not happen; try it now.
+			if r.abandon {
+				r.outcome(ctx, i, u.Name, errAbandoned, true)
+				return
+			}
+		case r.abandon:
+			r.outcome(ctx, i, u.Name, errAbandoned, false)
+			return
 		default:
 			var ok bool
 			if since, ok = r.intent(ctx, i, u.Name); !ok {
@@ -432,6 +468,9 @@ func (r *run) execute(ctx context.Context) {
 		r.outcome(ctx, i, u.Name, err, checked)
 	})
 }
+
+// errAbandoned is the outcome of a user whose reset Abandon ends untried.
+var errAbandoned = password.Errorf(password.ECANCELED, "The task was given up before this user's password was changed; it was not changed.")
 
 // settle resolves a reset whose answer was lost: when the directory answered
 // EUNAVAILABLE (a timeout, a dropped connection), the change may have been

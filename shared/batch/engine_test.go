@@ -585,3 +585,109 @@ func TestRunLostClaimStops(t *testing.T) {
 		t.Errorf("owner %q, u1 %+v, u2/u3 reset %d", got.Owner, recs["u1"], d.count("u2")+d.count("u3"))
 	}
 }
+
+// TestAbandon: when the platform gives a task up, Abandon ends it without
+// resetting anyone: u0 keeps its outcome, u1 (reset, outcome lost) is checked
+// and succeeded, u2 (intent, no reset) is checked and failed, u3 (never
+// tried) is failed; the task is partial. Without a way to check, the intents
+// are EUNKNOWN. A live claim is respected (an ECLAIMED error, nothing
+// changed), and an ended task is left alone.
+func TestAbandon(t *testing.T) {
+	ctx := context.Background()
+	t.Run("reconciles and fails the rest", func(t *testing.T) {
+		store := &batchtest.Memory{}
+		d := &holder{dir: newDir(names(4)...)}
+		id := crashed(t, store, d.dir)
+		e, events := newEngine(t, store, d, nil)
+		if err := e.Abandon(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		task, got := outcomes(t, store, id)
+		if task.Status != batch.StatusPartial || task.Sealed != nil || task.Done() != 4 {
+			t.Fatalf("task %s, done %d, sealed kept %v", task.Status, task.Done(), task.Sealed != nil)
+		}
+		want := map[string]string{"u0": "", "u1": "", "u2": password.ECANCELED, "u3": password.ECANCELED}
+		for n, code := range want {
+			if r := got[n]; r.Phase != batch.PhaseOutcome || r.Code != code {
+				t.Errorf("%s: %+v, want code %q", n, r, code)
+			}
+		}
+		if !got["u1"].Checked || !got["u2"].Checked || got["u3"].Checked {
+			t.Errorf("checked flags: %+v", got)
+		}
+		for _, n := range []string{"u2", "u3"} {
+			if c := d.count(n); c != 0 {
+				t.Errorf("%s reset %d times by Abandon", n, c)
+			}
+		}
+		for _, ev := range *events {
+			if ev.Phase == batch.PhaseIntent {
+				t.Errorf("Abandon recorded an intent for %s", ev.Name)
+			}
+		}
+		// Idempotent: a second delivery leaves the ended task alone, and Run too.
+		if err := e.Abandon(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Run(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := outcomes(t, store, id); again.Status != batch.StatusPartial || d.count("u3") != 0 {
+			t.Fatalf("after a second delivery: %s, u3 reset %d times", again.Status, d.count("u3"))
+		}
+	})
+	t.Run("without a check the intents are unknown", func(t *testing.T) {
+		store := &batchtest.Memory{}
+		d := newDir(names(4)...)
+		id := crashed(t, store, d)
+		e, _ := newEngine(t, store, d, nil)
+		if err := e.Abandon(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		task, got := outcomes(t, store, id)
+		want := map[string]string{"u0": "", "u1": batch.EUNKNOWN, "u2": batch.EUNKNOWN, "u3": password.ECANCELED}
+		for n, code := range want {
+			if got[n].Code != code {
+				t.Errorf("%s: %+v, want code %q", n, got[n], code)
+			}
+		}
+		if task.Status != batch.StatusPartial {
+			t.Errorf("status %s", task.Status)
+		}
+	})
+	t.Run("a live run's claim is respected", func(t *testing.T) {
+		var mu sync.Mutex
+		now := time.Now()
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		store := &batchtest.Memory{Now: clock}
+		d := &holder{dir: newDir(names(2)...)}
+		e, _ := newEngine(t, store, d, func(o *batch.Options) { o.Dispatch = func(context.Context, string) error { return nil } })
+		task, err := e.Submit(ctx, "c", batch.Origin{}, users(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.ClaimTask(ctx, task.ID, "elsewhere", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		err = e.Abandon(ctx, task.ID)
+		if password.ErrorCode(err) != batch.ECLAIMED {
+			t.Fatalf("Abandon under a live claim: %v, want an ECLAIMED error for the platform to retry", err)
+		}
+		if got, _ := outcomes(t, store, task.ID); got.Status.Final() || len(got.Users) != 0 {
+			t.Fatalf("Abandon changed a task a live run holds: %s, %d users", got.Status, len(got.Users))
+		}
+		mu.Lock()
+		now = now.Add(time.Minute)
+		mu.Unlock()
+		if err := e.Abandon(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, m := outcomes(t, store, task.ID)
+		if got.Status != batch.StatusFailed || m["u0"].Code != password.ECANCELED || m["u1"].Code != password.ECANCELED {
+			t.Fatalf("after the lease: %s %+v", got.Status, m)
+		}
+		if d.count("u0")+d.count("u1") != 0 {
+			t.Fatal("Abandon reset a user")
+		}
+	})
+}

@@ -153,8 +153,10 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 // BuildModifyUserPasswords is the modify-user-passwords function on every platform: its HTTP
 // kinds and, when Async batches run on the cloud (CloudAsync), the internal run-task event,
 // which runs the task with batch.Engine.Run: idempotent, so that the platform's retries of a
-// failed invocation finish a task without running a user twice. Without a task store the
-// function accepts no run-task event at all.
+// failed invocation finish a task without running a user twice; and the platform's failure
+// record of a run-task invocation it gave up (platform.TaskFailed, the function being its own
+// on-failure destination), which ends the task with batch.Engine.Abandon. Without a task store
+// the function accepts neither event.
 func BuildModifyUserPasswords(ctx context.Context, a *App) (platform.Function, error) {
 	h, err := a.ModifyUserPasswords(ctx, CloudAsync)
 	if err != nil {
@@ -162,7 +164,7 @@ func BuildModifyUserPasswords(ctx context.Context, a *App) (platform.Function, e
 	}
 	fn := platform.HTTPFunction(h)
 	if e := h.Batches(); e != nil {
-		fn.Kinds = append(fn.Kinds, platform.RunTask(e.Run))
+		fn.Kinds = append(fn.Kinds, platform.RunTask(e.Run), platform.TaskFailed(e.Abandon))
 	}
 	return fn, nil
 }

@@ -120,6 +120,13 @@ func (c *cfn) boolean(tb testing.TB, n *yaml.Node) bool {
 	switch n.Tag {
 	case "!Not":
 		return !c.boolean(tb, n.Content[0])
+	case "!And":
+		for _, m := range n.Content {
+			if !c.boolean(tb, m) {
+				return false
+			}
+		}
+		return true
 	case "!Equals":
 		return fmt.Sprint(c.eval(tb, n.Content[0])) == fmt.Sprint(c.eval(tb, n.Content[1]))
 	}

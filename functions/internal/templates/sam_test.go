@@ -2,6 +2,7 @@ package templates
 
 import (
 	"debug/elf"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,28 +21,37 @@ import (
 
 // samParams are the parameters the tests deploy template.yaml with.
 var samParams = map[string]string{
-	"DirectoryUrl":               "ldaps://ldap.corp.internal:636",
-	"DirectoryStartTls":          "false",
-	"DirectoryBindDn":            "cn=chpass,ou=services,dc=example,dc=org",
-	"DirectoryUserDnTemplate":    "uid=%s,ou=people,dc=example,dc=org",
-	"DirectoryPasswordSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/directory-AbCdEf",
-	"SelfServiceKeysSecretArn":   "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/self-service-keys-GhIjKl",
-	"AdminKeysSecretArn":         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/admin-keys-StUvWx",
-	"TokenSecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
-	"TokenIssuer":                "https://idp.example.org",
-	"AllowedOrigins":             "https://portal.example.org",
-	"EventBusArn":                "arn:aws:events:eu-west-1:123456789012:event-bus/chpass",
-	"PageClientId":               "chpass-page",
-	"SecretsKmsKeyArn":           "",
-	"ClusterId":                  "ehpc-hz-0123456789",
-	"LogRetentionInDays":         "90",
-	"ThrottlingRateLimit":        "50",
-	"RotatedSecretArns":          "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/app-db-YzAbCd",
-	"RotationSchedule":           "rate(30 days)",
-	"AlarmTopicArn":              "",
-	"ThrottlingBurstLimit":       "100",
-	"VpcEndpointsVpcId":          "",
+	"DirectoryUrl":                  "ldaps://ldap.corp.internal:636",
+	"DirectoryStartTls":             "false",
+	"DirectoryBindDn":               "cn=chpass,ou=services,dc=example,dc=org",
+	"DirectoryUserDnTemplate":       "uid=%s,ou=people,dc=example,dc=org",
+	"DirectoryPasswordSecretArn":    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/directory-AbCdEf",
+	"SelfServiceKeysSecretArn":      "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/self-service-keys-GhIjKl",
+	"AdminKeysSecretArn":            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/admin-keys-StUvWx",
+	"TokenSecretArn":                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/token-MnOpQr",
+	"TokenIssuer":                   "https://idp.example.org",
+	"AllowedOrigins":                "https://portal.example.org",
+	"EventBusArn":                   "arn:aws:events:eu-west-1:123456789012:event-bus/chpass",
+	"PageClientId":                  "chpass-page",
+	"SecretsKmsKeyArn":              "",
+	"ClusterId":                     "ehpc-hz-0123456789",
+	"LogRetentionInDays":            "90",
+	"ThrottlingRateLimit":           "50",
+	"RotatedSecretArns":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/app-db-YzAbCd",
+	"RotationSchedule":              "rate(30 days)",
+	"AlarmTopicArn":                 "",
+	"ThrottlingBurstLimit":          "100",
+	"VpcEndpointsVpcId":             "",
+	"RedisAddress":                  "rediss://master.chpass.abc123.euw1.cache.amazonaws.com:6379",
+	"RedisAuthSecretArn":            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/redis-auth-EfGhIj",
+	"RedisKeyPrefix":                "chpass-prod:",
+	"TasksKeySecretArn":             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:chpass/tasks-key-KlMnOp",
+	"AsyncMaximumRetryAttempts":     "2",
+	"AsyncMaximumEventAgeInSeconds": "3600",
 }
+
+// samTasksKey is the tasks.key the tests' TasksKeySecretArn holds.
+var samTasksKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
 // samFunction is one AWS::Serverless::Function of template.yaml.
 type samFunction struct {
@@ -254,6 +264,7 @@ func TestSAMConfiguration(t *testing.T) {
 	withoutToken["TokenSecretArn"] = ""
 	withoutToken["EventBusArn"] = ""
 	withoutToken["PageClientId"] = ""
+	withoutToken["RedisAddress"] = "" // and without Redis: one state per instance, as before
 	for _, params := range []map[string]string{samParams, withoutToken} {
 		for _, fn := range samFunctions(t, tmpl) {
 			name := fn.LogicalID
@@ -275,13 +286,16 @@ func TestSAMConfiguration(t *testing.T) {
 						return selfServiceKeys
 					case params["AdminKeysSecretArn"]:
 						return adminKeys
+					case params["TasksKeySecretArn"]:
+						return samTasksKey
 					}
 					return "secret-of-" + ref
 				}}
 				cfg := parseConfig(t, yml, r)
 
 				var want []string
-				for _, p := range []string{"DirectoryPasswordSecretArn", "SelfServiceKeysSecretArn", "AdminKeysSecretArn", "TokenSecretArn"} {
+				for _, p := range []string{"DirectoryPasswordSecretArn", "SelfServiceKeysSecretArn", "AdminKeysSecretArn", "TokenSecretArn",
+					"RedisAuthSecretArn", "TasksKeySecretArn"} {
 					if strings.Contains(yml, "${"+params[p]+"}") && params[p] != "" {
 						want = append(want, params[p])
 					}
@@ -334,6 +348,22 @@ func TestSAMConfiguration(t *testing.T) {
 				case "modify-user-passwords":
 					if cl, ok := cfg.Clusters[params["ClusterId"]]; !ok || cl.Directory != "corp" {
 						t.Fatalf("clusters: %+v", cfg.Clusters)
+					}
+					// With RedisAddress: Redis with its AUTH token and tasks.key from Secrets
+					// Manager (Async on Lambda); without, no shared state at all.
+					if params["RedisAddress"] != "" {
+						rd := cfg.Redis
+						if rd.Address != params["RedisAddress"] || rd.Password.Reveal() != "secret-of-"+params["RedisAuthSecretArn"] ||
+							rd.KeyPrefix != params["RedisKeyPrefix"] || cfg.Tasks.Key.Reveal() != samTasksKey {
+							t.Fatalf("redis %q prefix %q, AUTH from the secret %v, tasks.key from the secret %v", rd.Address, rd.KeyPrefix,
+								rd.Password.Reveal() == "secret-of-"+params["RedisAuthSecretArn"], cfg.Tasks.Key.Reveal() == samTasksKey)
+						}
+					} else if (cfg.Redis != config.Redis{}) || !cfg.Tasks.Key.IsZero() {
+						t.Fatalf("without RedisAddress: redis %q, tasks.key set %v", cfg.Redis.Address, !cfg.Tasks.Key.IsZero())
+					}
+				default:
+					if (cfg.Redis != config.Redis{}) || !cfg.Tasks.Key.IsZero() {
+						t.Fatalf("%s has Redis or tasks.key: only modify-user-passwords runs Async batches", fn.Dir)
 					}
 				}
 
@@ -501,5 +531,76 @@ func TestSAMCORSOnlyOnPortalApi(t *testing.T) {
 				t.Errorf("%s event %s is on %s, want %s", fn.Dir, ev, id.Value, want)
 			}
 		}
+	}
+}
+
+// TestSAMAsyncInvoke: with Redis, modify-user-passwords may invoke itself (and nothing else) through
+// a policy of its own (on the role, the function's ARN would be a dependency cycle), and its
+// asynchronous invocations are retried MaximumRetryAttempts times within MaximumEventAgeInSeconds,
+// then delivered to itself as the on-failure destination (the task is ended as failed). No other
+// role may invoke a function.
+func TestSAMAsyncInvoke(t *testing.T) {
+	tmpl := readYAML(t, "template.yaml")
+	res := child(tmpl, "Resources")
+	conds := map[string]*yaml.Node{}
+	cn := child(tmpl, "Conditions")
+	for i := 0; i+1 < len(cn.Content); i += 2 {
+		conds[cn.Content[i].Value] = cn.Content[i+1]
+	}
+	c := &cfn{params: samParams, conditions: conds}
+	var policies, configs []string
+	for i := 0; i+1 < len(res.Content); i += 2 {
+		id, r := res.Content[i].Value, res.Content[i+1]
+		switch child(r, "Type").Value {
+		case "AWS::IAM::Policy":
+			policies = append(policies, id)
+		case "AWS::Lambda::EventInvokeConfig":
+			configs = append(configs, id)
+		case "AWS::IAM::Role":
+			if strings.Contains(fmt.Sprint(c.eval(t, child(r, "Properties"))), "lambda:") {
+				t.Errorf("role %s allows a lambda: action; self-invocation belongs in its own AWS::IAM::Policy", id)
+			}
+		}
+	}
+	if !slices.Equal(policies, []string{"ModifyUserPasswordsSelfInvokePolicy"}) || !slices.Equal(configs, []string{"ModifyUserPasswordsEventInvokeConfig"}) {
+		t.Fatalf("policies %v, event invoke configs %v", policies, configs)
+	}
+	pol := child(res, "ModifyUserPasswordsSelfInvokePolicy")
+	if cond := child(pol, "Condition"); cond == nil || cond.Value != "HasRedis" {
+		t.Error("the self-invoke policy is not conditional on HasRedis")
+	}
+	if roles := path(pol, "Properties", "Roles"); len(roles.Content) != 1 || roles.Content[0].Tag != "!Ref" || roles.Content[0].Value != "ModifyUserPasswordsRole" {
+		t.Error("the self-invoke policy is not on ModifyUserPasswordsRole alone")
+	}
+	st := path(pol, "Properties", "PolicyDocument", "Statement")
+	if len(st.Content) != 1 {
+		t.Fatalf("%d statements, want one", len(st.Content))
+	}
+	s0 := st.Content[0]
+	if a := fmtList(c.eval(t, child(s0, "Action"))); a != "lambda:InvokeFunction" || child(s0, "Effect").Value != "Allow" {
+		t.Errorf("self-invoke action %q", a)
+	}
+	if r := child(s0, "Resource"); r.Tag != "!GetAtt" || r.Value != "ModifyUserPasswordsFunction.Arn" {
+		t.Errorf("self-invoke resource %s %s, want !GetAtt ModifyUserPasswordsFunction.Arn", r.Tag, r.Value)
+	}
+	eic := child(res, "ModifyUserPasswordsEventInvokeConfig")
+	if cond := child(eic, "Condition"); cond == nil || cond.Value != "HasRedis" {
+		t.Error("the event invoke config is not conditional on HasRedis")
+	}
+	if d := child(eic, "DependsOn"); d == nil || d.Value != "ModifyUserPasswordsSelfInvokePolicy" {
+		t.Error("the event invoke config does not depend on the self-invoke policy (Lambda checks the destination's permission)")
+	}
+	p := child(eic, "Properties")
+	if f := child(p, "FunctionName"); f.Tag != "!Ref" || f.Value != "ModifyUserPasswordsFunction" || child(p, "Qualifier").Value != "$LATEST" {
+		t.Errorf("event invoke config of %s:%s", f.Value, child(p, "Qualifier").Value)
+	}
+	if r := c.eval(t, child(p, "MaximumRetryAttempts")); r != samParams["AsyncMaximumRetryAttempts"] {
+		t.Errorf("MaximumRetryAttempts %v", r)
+	}
+	if r := c.eval(t, child(p, "MaximumEventAgeInSeconds")); r != samParams["AsyncMaximumEventAgeInSeconds"] {
+		t.Errorf("MaximumEventAgeInSeconds %v", r)
+	}
+	if d := path(p, "DestinationConfig", "OnFailure", "Destination"); d == nil || d.Tag != "!GetAtt" || d.Value != "ModifyUserPasswordsFunction.Arn" {
+		t.Error("the on-failure destination is not the function itself")
 	}
 }

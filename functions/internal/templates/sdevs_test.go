@@ -232,6 +232,8 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 					return selfServiceKeys
 				case admin:
 					return adminKeys
+				case "kms:" + doc.Vars["tasksKeySecret"].(string):
+					return samTasksKey
 				}
 				return "secret-of-" + ref
 			}}
@@ -239,7 +241,8 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			// Each function reads only its own kind of access keys.
 			// The bind secret is JSON (Rotation in the README): read through #password.
 			bind := "kms:" + doc.Vars["directoryPasswordSecret"].(string) + "#password"
-			want := []string{bind, admin}
+			redisAuth, tasksKey := "kms:"+doc.Vars["redisAuthSecret"].(string), "kms:"+doc.Vars["tasksKeySecret"].(string)
+			want := []string{bind, admin, redisAuth, tasksKey}
 			if fn == "rotate-password" {
 				want = want[:1]
 			}
@@ -262,6 +265,14 @@ func TestServerlessDevsConfiguration(t *testing.T) {
 			if len(cfg.AccessKeys) != 1 {
 				t.Fatalf("access keys: %d", len(cfg.AccessKeys))
 			}
+			// modify-user-passwords shares Redis (Async batches on FC) with its AUTH password and
+			// tasks.key from KMS; caller-password keeps its own state.
+			if fn == "modify-user-passwords" {
+				if cfg.Redis.Address != doc.Vars["redisAddress"] || cfg.Redis.Password.Reveal() != "secret-of-"+redisAuth ||
+					cfg.Redis.KeyPrefix != doc.Vars["redisKeyPrefix"] || cfg.Tasks.Key.Reveal() != samTasksKey {
+					t.Fatalf("redis %q prefix %q; AUTH or tasks.key not from their KMS secrets", cfg.Redis.Address, cfg.Redis.KeyPrefix)
+				}
+			}
 		})
 	}
 }
@@ -281,5 +292,49 @@ func checkTimer(t *testing.T, trs *yaml.Node) {
 	var payload struct{ Secrets []string }
 	if err := json.Unmarshal([]byte(child(cfg, "payload").Value), &payload); err != nil || len(payload.Secrets) == 0 {
 		t.Errorf("payload %q: want {\"secrets\": [...]}: %v", child(cfg, "payload").Value, err)
+	}
+}
+
+// TestServerlessDevsAsyncInvoke: on FC, modify-user-passwords' asynchronous invocations (Async
+// batches) are retried maxAsyncRetryAttempts times within maxAsyncEventAgeInSeconds, then delivered
+// to the function itself as the on-failure destination; its role's RAM policy lets it invoke
+// itself; no other function has an async configuration.
+func TestServerlessDevsAsyncInvoke(t *testing.T) {
+	s := renderSdevs(t)
+	resources := child(s, "resources")
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		fn, props := resources.Content[i].Value, child(resources.Content[i+1], "props")
+		aic := child(props, "asyncInvokeConfig")
+		if fn != "modify-user-passwords" {
+			if aic != nil {
+				t.Errorf("%s has an asyncInvokeConfig; only modify-user-passwords invokes itself", fn)
+			}
+			continue
+		}
+		if aic == nil {
+			t.Fatal("modify-user-passwords has no asyncInvokeConfig")
+		}
+		if n := atoi(child(aic, "maxAsyncRetryAttempts").Value); n < 0 || n > 8 {
+			t.Errorf("maxAsyncRetryAttempts %d: want 0-8", n)
+		}
+		if n := atoi(child(aic, "maxAsyncEventAgeInSeconds").Value); n < 1 || n > 86400 {
+			t.Errorf("maxAsyncEventAgeInSeconds %d: want 1-86400", n)
+		}
+		d := path(aic, "destinationConfig", "onFailure", "destination")
+		want := regexp.MustCompile(`^acs:fc:` + regexp.QuoteMeta(child(props, "region").Value) + `:[0-9]+:functions/` +
+			regexp.QuoteMeta(child(props, "functionName").Value) + `$`)
+		if d == nil || !want.MatchString(d.Value) {
+			t.Errorf("on-failure destination %v: want the function itself", d)
+		}
+		if path(aic, "destinationConfig", "onSuccess") != nil {
+			t.Error("an on-success destination: every finished task would be delivered again")
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "s.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"Action": \["fc:InvokeFunction"\],\s*#\s*"Resource": \["acs:fc:[a-z0-9-]+:[0-9]+:functions/chpass-modify-user-passwords"\]`).Match(raw) {
+		t.Error("s.yaml's RAM policy comment does not give modify-user-passwords fc:InvokeFunction on itself")
 	}
 }
