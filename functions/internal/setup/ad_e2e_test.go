@@ -1,7 +1,6 @@
 package setup
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,39 +9,21 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
 	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
-
-// syncBuffer is a log sink safe for the handlers' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // adApp returns an App whose self-service domain and clusters live in the test
 // Samba AD domain, reached over ldaps as the delegated service account (a plain
 // Domain User), never as Administrator. Cluster "ad" resets plainly; cluster
 // "ad-helpdesk" also sets must-change-at-next-logon and unlocks.
-func adApp(tb testing.TB, e ldaptest.ADEnv, logs *syncBuffer) *App {
+func adApp(tb testing.TB, e ldaptest.ADEnv, logs *logtest.Buffer) *App {
 	tb.Helper()
 	tb.Setenv("CHPASS_E2E_AD_BIND_PASSWORD", e.ServicePassword)
 	yml := fmt.Sprintf(`
@@ -80,7 +61,7 @@ clusters:
 // the password at next logon (who cannot bind) change it.
 func TestADSelfServiceEndToEnd(t *testing.T) {
 	e := ldaptest.RequireAD(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	a := adApp(t, e, logs)
 	h, err := a.CallerPassword(context.Background())
 	if err != nil {
@@ -146,7 +127,7 @@ func TestADBatchEndToEnd(t *testing.T) {
 	if e.BatchUsers < 99 {
 		t.Fatalf("samba.sh provisioned %d batch users, want at least 99", e.BatchUsers)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	a := adApp(t, e, logs)
 	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
 	if err != nil {

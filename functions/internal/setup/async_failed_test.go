@@ -18,6 +18,7 @@ import (
 	"chpass/shared/gateway"
 	"chpass/shared/lambdainvoke/lambdainvoketest"
 	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/logtest"
 	"chpass/shared/password"
 	"chpass/shared/platform"
 	chredis "chpass/shared/redis"
@@ -56,7 +57,7 @@ func TestCloudAsyncRetriesExhausted(t *testing.T) {
 					t.Setenv(k, v)
 				}
 			}
-			logs := &lockedWriter{}
+			logs := &logtest.Buffer{}
 			fn := cloudFunction(t, e, &rc, logs)
 			rpc := httptest.NewServer(fn.Local)
 			defer rpc.Close()

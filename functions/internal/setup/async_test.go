@@ -22,6 +22,7 @@ import (
 	"chpass/shared/lambdainvoke"
 	"chpass/shared/lambdainvoke/lambdainvoketest"
 	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/logtest"
 	"chpass/shared/platform"
 	chredis "chpass/shared/redis"
 	"chpass/shared/redis/redistest"
@@ -93,7 +94,7 @@ func TestCloudAsync(t *testing.T) {
 					t.Setenv(k, v)
 				}
 			}
-			logs := &lockedWriter{}
+			logs := &logtest.Buffer{}
 			fn = cloudFunction(t, e, &rc, logs)
 			rpc := httptest.NewServer(fn.Local)
 			defer rpc.Close()
@@ -179,7 +180,7 @@ func TestCloudAsync(t *testing.T) {
 		t.Setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
 		t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "chpass-modify")
 		t.Setenv("AWS_REGION", "eu-central-1")
-		fn := cloudFunction(t, e, nil, &lockedWriter{})
+		fn := cloudFunction(t, e, nil, &logtest.Buffer{})
 		_, err := platform.Handler(gateway.Lambda, fn.Kinds...)(context.Background(), platform.NewRunTaskEvent("0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9"))
 		if err == nil || !strings.Contains(err.Error(), "accepts only") {
 			t.Fatalf("run-task event without a task store: %v, want refused", err)

@@ -13,20 +13,15 @@ import (
 
 	"chpass/shared/config"
 	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/logtest"
 	"chpass/shared/password"
 )
 
-// lines returns the JSON log lines whose event is event.
-func (s *syncBuffer) lines(tb testing.TB, event string) []map[string]any {
+// eventLines returns the JSON log lines of logs whose event is event.
+func eventLines(tb testing.TB, logs *logtest.Buffer, event string) []map[string]any {
 	tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			tb.Fatalf("log line is not JSON: %s", l)
-		}
+	for _, m := range logs.Lines(tb) {
 		if m["event"] == event {
 			out = append(out, m)
 		}
@@ -49,7 +44,7 @@ func fullwidth(name string) string {
 // to prove which password the directory holds for a name.
 type namesScenario struct {
 	app     *App
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	cluster string
 	user    string
 	pass    string
@@ -109,7 +104,7 @@ func runNames(t *testing.T, s namesScenario) {
 			t.Fatalf("the user's own change: %d %s", code, ec)
 		}
 		s.pass = next
-		for _, l := range s.logs.lines(t, "password_change") {
+		for _, l := range eventLines(t, s.logs, "password_change") {
 			if l["outcome"] == "OK" && l["user"] != s.user {
 				t.Fatalf("audit line names %v for the change of %s", l["user"], s.user)
 			}
@@ -148,7 +143,7 @@ func runNames(t *testing.T, s namesScenario) {
 		if !s.holds(t, s.user, s.pass) {
 			t.Fatal("the user does not hold the password the batch reported")
 		}
-		for _, l := range s.logs.lines(t, "audit") {
+		for _, l := range eventLines(t, s.logs, "audit") {
 			if l["outcome"] == "Success" && l["user"] != s.user {
 				t.Fatalf("audit line names %v for a reset of %s", l["user"], s.user)
 			}
@@ -157,7 +152,7 @@ func runNames(t *testing.T, s namesScenario) {
 }
 
 // namesApp returns an App on yml's directories with the names test's token and admin keys.
-func namesApp(tb testing.TB, directories string, logs *syncBuffer) *App {
+func namesApp(tb testing.TB, directories string, logs *logtest.Buffer) *App {
 	tb.Helper()
 	yml := fmt.Sprintf(`
 store: {path: %s, max_failures: 3, argon2: {time: 1, memory_kib: 64, threads: 1}}
@@ -176,7 +171,7 @@ access_keys:
 
 // TestOneNameOnePersonEmbedded runs the names scenario on the embedded store.
 func TestOneNameOnePersonEmbedded(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	a := namesApp(t, `
 users: [{name: alice, password: "Alice-Names-Pass1!"}]
 clusters: {emb: {directory: embedded, status: running}}
@@ -199,7 +194,7 @@ clusters: {emb: {directory: embedded, status: running}}
 func TestOneNameOnePersonLDAP(t *testing.T) {
 	e := ldaptest.Require(t)
 	t.Setenv("CHPASS_NAMES_BIND_PASSWORD", e.AdminPassword)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	u := e.FreshUsers(t, 1, "")[0]
 	a := namesApp(t, fmt.Sprintf(`
 self_service: {directory: corp}

@@ -23,6 +23,7 @@ import (
 	"chpass/shared/ehpcapi"
 	"chpass/shared/iamapi"
 	"chpass/shared/ldap/ldaptest"
+	"chpass/shared/logtest"
 	chredis "chpass/shared/redis"
 	"chpass/shared/redis/redistest"
 )
@@ -39,25 +40,7 @@ const (
 // pools, memory) over the directory and the Redis that all instances share.
 type instance struct {
 	url  string
-	logs *lockedWriter
-}
-
-// lockedWriter is a log sink safe for concurrent writes.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	logs *logtest.Buffer
 }
 
 // startInstance builds an App as a cold start does and serves Local on a
@@ -102,7 +85,7 @@ tasks: {key: %s}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &lockedWriter{}
+	logs := &logtest.Buffer{}
 	a := New(cfg, NewLogger(logs, "local", "info"))
 	h, err := a.Local(context.Background())
 	if err != nil {
