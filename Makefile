@@ -121,7 +121,7 @@ ldap-deps:
 
 ## chromium-deps: Debian's chromium, for the self-service page's browser test.
 chromium-deps:
-	@bash functions/internal/setup/testdata/chromium.sh install
+	@bash functions/local/testdata/chromium.sh install
 
 qemu-deps:
 	@bash functions/internal/e2e/testdata/install-qemu.sh

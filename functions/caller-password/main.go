@@ -3,15 +3,12 @@
 package main
 
 import (
-	"context"
-	"net/http"
 	"os"
 
 	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/iam"
 )
 
 func main() {
-	os.Exit(setup.Main("caller-password", func(ctx context.Context, a *setup.App) (http.Handler, error) {
-		return a.CallerPassword(ctx)
-	}))
+	os.Exit(setup.Main("caller-password", iam.CallerPassword))
 }

@@ -12,6 +12,9 @@ import (
 	"slices"
 
 	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
+	"chpass/functions/internal/setup/rotate"
 	"chpass/shared/platform"
 )
 
@@ -24,13 +27,11 @@ type builder struct {
 
 // builders are the functions -invoke can run.
 var builders = map[string]builder{
-	"caller-password": {http: func(ctx context.Context, a *setup.App) (http.Handler, error) {
-		return a.CallerPassword(ctx)
-	}},
+	"caller-password": {http: iam.CallerPassword},
 	"modify-user-passwords": {http: func(ctx context.Context, a *setup.App) (http.Handler, error) {
-		return a.ModifyUserPasswords(ctx, setup.NoAsync)
+		return ehpc.ModifyUserPasswords(ctx, a, ehpc.NoAsync)
 	}},
-	"rotate-password": {fn: setup.BuildRotatePassword},
+	"rotate-password": {fn: rotate.Build},
 }
 
 // functionNames returns the names -invoke accepts, sorted.

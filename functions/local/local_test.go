@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"chpass/shared/logtest"
 	alierrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ehpc"
@@ -23,6 +22,8 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	iam "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/iam/v5"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/iam/v5/model"
+
+	"chpass/shared/logtest"
 )
 
 // canary is woven into every password these tests send; it must never appear in

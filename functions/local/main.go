@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return invoke(ctx, app, *function, *event, clock == nil, stdout, stderr)
 	}
 	// The port first, so that a busy one is said before anything starts; the
-	// task worker Local starts ends with ctx, before the store closes.
+	// task worker serve starts ends with ctx, before the store closes.
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: cannot listen on %s: %v\n%s\n", *addr, err, listenHint(err))
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer ln.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h, err := app.Local(ctx)
+	h, err := serve(ctx, app)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: config %s: %v\n", *configPath, err)
 		return 1

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/rotate"
 	"chpass/shared/platform"
 	"chpass/shared/rotation"
 )
@@ -40,7 +41,7 @@ func startSchedule(ctx context.Context, app *setup.App) error {
 	if err != nil {
 		return err
 	}
-	fn, err := setup.BuildRotatePassword(ctx, app)
+	fn, err := rotate.Build(ctx, app)
 	if err != nil {
 		return err
 	}

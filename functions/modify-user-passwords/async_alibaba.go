@@ -3,7 +3,7 @@
 package main
 
 import (
-	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
 	"chpass/shared/fcinvoke"
 	"chpass/shared/gateway"
 )
@@ -11,7 +11,7 @@ import (
 // init hands setup the Function Compute self-invoker of Async batches, in this function's
 // binary only (the other functions do not link its client).
 func init() {
-	setup.RegisterAsyncInvoker(gateway.FC, func() (setup.DispatchFunc, error) {
+	ehpc.RegisterAsyncInvoker(gateway.FC, func() (ehpc.DispatchFunc, error) {
 		i, err := fcinvoke.FromEnv(fcinvoke.Options{})
 		if err != nil {
 			return nil, err

@@ -3,7 +3,7 @@
 package main
 
 import (
-	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
 	"chpass/shared/gateway"
 	"chpass/shared/lambdainvoke"
 )
@@ -11,7 +11,7 @@ import (
 // init hands setup the Lambda self-invoker of Async batches, in this function's
 // binary only (the other functions do not link its client).
 func init() {
-	setup.RegisterAsyncInvoker(gateway.Lambda, func() (setup.DispatchFunc, error) {
+	ehpc.RegisterAsyncInvoker(gateway.Lambda, func() (ehpc.DispatchFunc, error) {
 		i, err := lambdainvoke.FromEnv(lambdainvoke.Options{})
 		if err != nil {
 			return nil, err

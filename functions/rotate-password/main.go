@@ -7,8 +7,9 @@ import (
 	"os"
 
 	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/rotate"
 )
 
 func main() {
-	os.Exit(setup.MainFunction("rotate-password", setup.BuildRotatePassword))
+	os.Exit(setup.MainFunction("rotate-password", rotate.Build))
 }

@@ -9,61 +9,51 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"chpass/functions/internal/setup"
 	"chpass/shared/ehpcapi"
 	"chpass/shared/embedded"
 	"chpass/shared/ldap/ldaptest"
-	"chpass/shared/platform"
 )
 
-// configEnv names the configuration file of the child server.
-const configEnv = "CHPASS_CRASH_SERVER_CONFIG"
+// server is the local server's binary (functions/local), built once by TestMain:
+// the tests run it, as make run does, and kill it.
+var server string
 
-// TestMain runs the child server when configEnv is set, and the tests otherwise.
+// TestMain builds the local server, then runs the tests.
 func TestMain(m *testing.M) {
-	if path := os.Getenv(configEnv); path != "" {
-		os.Exit(serve(path))
+	dir, err := os.MkdirTemp("", "chpass-crash-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	server = filepath.Join(dir, "local")
+	args := []string{"build", "-o", server}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "chpass/functions/local")...)
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the local server: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// serve is functions/local's server: every function on a loopback port, with
-// the Async worker; it prints "ADDR <url>" on stdout and logs on stderr.
-func serve(path string) int {
-	ctx := context.Background()
-	app, err := setup.Load(ctx, path, "local", os.Stderr, setup.Resolvers(ctx)...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	h, err := app.Local(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Printf("ADDR http://%s\n", ln.Addr())
-	if err := platform.Serve(ctx, h, ln); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
+// servingLine is the local server's line that says where it listens.
+var servingLine = regexp.MustCompile(`serving every function on (http://\S+)`)
 
 const (
 	keyID   = "LTAIcrashKEY"
@@ -88,8 +78,7 @@ type proc struct {
 
 func start(tb testing.TB, cfgPath string) *proc {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), configEnv+"="+cfgPath)
+	cmd := exec.Command(server, "-config", cfgPath, "-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -115,8 +104,14 @@ func start(tb testing.TB, cfgPath string) *proc {
 	}()
 	addr := make(chan string, 1)
 	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		addr <- strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+		sc := bufio.NewScanner(stdout)
+		url := ""
+		for url == "" && sc.Scan() {
+			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
+				url = m[1]
+			}
+		}
+		addr <- url
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	select {

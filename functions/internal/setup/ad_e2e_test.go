@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
@@ -63,7 +67,7 @@ func TestADSelfServiceEndToEnd(t *testing.T) {
 	e := ldaptest.RequireAD(t)
 	logs := &logtest.Buffer{}
 	a := adApp(t, e, logs)
-	h, err := a.CallerPassword(context.Background())
+	h, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +133,7 @@ func TestADBatchEndToEnd(t *testing.T) {
 	}
 	logs := &logtest.Buffer{}
 	a := adApp(t, e, logs)
-	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
+	h, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}

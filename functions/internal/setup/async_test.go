@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
@@ -35,14 +38,14 @@ const (
 
 func init() {
 	// What modify-user-passwords' main registers (its async_aws.go and async_alibaba.go).
-	RegisterAsyncInvoker(gateway.Lambda, func() (DispatchFunc, error) {
+	ehpc.RegisterAsyncInvoker(gateway.Lambda, func() (ehpc.DispatchFunc, error) {
 		i, err := lambdainvoke.FromEnv(lambdainvoke.Options{})
 		if err != nil {
 			return nil, err
 		}
 		return i.Dispatch, nil
 	})
-	RegisterAsyncInvoker(gateway.FC, func() (DispatchFunc, error) {
+	ehpc.RegisterAsyncInvoker(gateway.FC, func() (ehpc.DispatchFunc, error) {
 		i, err := fcinvoke.FromEnv(fcinvoke.Options{})
 		if err != nil {
 			return nil, err
@@ -226,7 +229,7 @@ clusters:
 	}
 	a := New(cfg, NewLogger(logs, "modify-user-passwords", "info"))
 	tb.Cleanup(func() { _ = a.Close() })
-	fn, err := BuildModifyUserPasswords(context.Background(), a)
+	fn, err := ehpc.Build(context.Background(), a)
 	if err != nil {
 		tb.Fatal(err)
 	}

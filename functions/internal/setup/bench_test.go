@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
@@ -51,7 +55,7 @@ clusters:
 // embedded store, with a new password each round so that history never refuses.
 func BenchmarkSelfServiceChange(b *testing.B) {
 	a := benchApp(b, 0)
-	h, err := a.CallerPassword(context.Background())
+	h, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +86,7 @@ func BenchmarkSelfServiceChange(b *testing.B) {
 // while it ran.
 func BenchmarkBatch100Resets(b *testing.B) {
 	a := benchApp(b, 100)
-	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
+	h, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -14,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
@@ -73,7 +77,7 @@ events:
 	a := New(cfg, NewLogger(&logs, "test", "info"))
 	t.Cleanup(func() { a.Close() })
 
-	iam, err := a.CallerPassword(context.Background())
+	iam, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +91,7 @@ events:
 		t.Fatalf("change: %d %s", w.Code, w.Body)
 	}
 
-	rpc, err := a.ModifyUserPasswords(context.Background(), NoAsync)
+	rpc, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +157,7 @@ events:
 	var logs bytes.Buffer
 	a := New(cfg, NewLogger(&logs, "test", "info"))
 	t.Cleanup(func() { a.Close() })
-	iam, err := a.CallerPassword(context.Background())
+	iam, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
 
 	"chpass/shared/config"
 )
@@ -34,7 +37,7 @@ clusters:
 	}
 	a := New(cfg, NewLogger(io.Discard, "policy", "info"))
 	t.Cleanup(func() { a.Close() })
-	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
+	h, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}

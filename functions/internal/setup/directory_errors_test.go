@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
 
 	"chpass/shared/config"
 	"chpass/shared/ldap/ldaptest"
@@ -30,8 +33,10 @@ func ldapConfig(tb testing.TB, settings string) string {
 func TestLDAPConfigErrorIsPlain(t *testing.T) {
 	t.Setenv(ConfigYAMLEnv, ldapConfig(t, `{url: "ldaps://127.0.0.1:1", bind_dn: "cn=svc", bind_password: x}`))
 	var stdout, stderr bytes.Buffer
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
-	code := run(context.Background(), "modify-user-passwords", build, []string{"-config", "", "-event", "x.json"}, &stdout, &stderr)
+	build := func(ctx context.Context, a *App) (http.Handler, error) {
+		return ehpc.ModifyUserPasswords(ctx, a, ehpc.NoAsync)
+	}
+	code := Run(context.Background(), "modify-user-passwords", HTTP(build), []string{"-config", "", "-event", "x.json"}, &stdout, &stderr)
 	want := "modify-user-passwords: config CHPASS_CONFIG_YAML: directories[corp].ldap.user_search: set exactly one of user_search and user_dn_template\n"
 	if code != 1 || stderr.String() != want {
 		t.Fatalf("exit %d\nstderr: %q\nwant:   %q", code, stderr.String(), want)
@@ -55,7 +60,7 @@ func TestUnreachableDirectoryLoggedOnce(t *testing.T) {
 	var logs logtest.Buffer
 	a := New(cfg, NewLogger(&logs, "modify-user-passwords", "info"))
 	defer a.Close()
-	if _, err := a.ModifyUserPasswords(context.Background(), NoAsync); err != nil {
+	if _, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync); err != nil {
 		t.Fatal(err)
 	}
 	if logs.String() != "" {

@@ -44,9 +44,9 @@ func (a *App) publisher() (password.Publisher, error) {
 	return pubs, nil
 }
 
-// withEvents returns svc publishing the configured events for the directory
+// WithEvents returns svc publishing the configured events for the directory
 // called dir, logging each failed publish.
-func (a *App) withEvents(svc *password.Service, dir string) (*password.Service, error) {
+func (a *App) WithEvents(svc *password.Service, dir string) (*password.Service, error) {
 	pub, err := a.publisher()
 	if err != nil || pub == nil {
 		return svc, err

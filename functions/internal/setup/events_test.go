@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -79,9 +83,9 @@ func invokeEvent(tb testing.TB, h http.Handler, path string) (int, string) {
 // signed ones are refused as stale while the ones a gateway authorized still work.
 func TestEventsThroughPlatforms(t *testing.T) {
 	builders := map[string]func(*App) (http.Handler, error){
-		"caller-password": func(a *App) (http.Handler, error) { return a.CallerPassword(context.Background()) },
+		"caller-password": func(a *App) (http.Handler, error) { return iam.CallerPassword(context.Background(), a) },
 		"modify-user-passwords": func(a *App) (http.Handler, error) {
-			return a.ModifyUserPasswords(context.Background(), NoAsync)
+			return ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
 		},
 	}
 	// What the signed events answer on the real clock, long after they were signed.

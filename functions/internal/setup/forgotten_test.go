@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/iamapi"
@@ -29,7 +32,7 @@ forgotten: {old_password: {}}
 	}
 	a := New(cfg, NewLogger(io.Discard, "caller-password", "info"))
 	t.Cleanup(func() { a.Close() })
-	h, err := a.CallerPassword(context.Background())
+	h, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,7 @@ forgotten: {old_password: {}}
 	}
 	a2 := New(cfg2, NewLogger(io.Discard, "caller-password", "info"))
 	t.Cleanup(func() { a2.Close() })
-	if _, err := a2.CallerPassword(context.Background()); err == nil || !strings.Contains(err.Error(), "locks out") {
+	if _, err := iam.CallerPassword(context.Background(), a2); err == nil || !strings.Contains(err.Error(), "locks out") {
 		t.Fatalf("LDAP without directory_locks_out: %v", err)
 	}
 }

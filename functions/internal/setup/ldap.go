@@ -32,19 +32,6 @@ func (a *App) openDirectory(name string, dc config.Directory) (password.Director
 	}
 }
 
-// withReset returns dir with a cluster's reset options: an Active Directory
-// directory's view that also applies them (sharing its connections).
-func withReset(dir password.Directory, r config.ClusterReset) (password.Directory, error) {
-	if r == (config.ClusterReset{}) {
-		return dir, nil
-	}
-	ld, ok := dir.(*ldap.Directory)
-	if !ok {
-		return nil, fmt.Errorf("must_change and unlock need a directory of dialect %s", ldap.ActiveDirectory)
-	}
-	return ld.WithReset(ldap.ResetOptions{MustChange: r.MustChange, Unlock: r.Unlock})
-}
-
 // ldapSettings hands the ldap adapter the settings of a directory's ldap block.
 func ldapSettings(c config.LDAP) ldap.Config {
 	l := ldap.Config{

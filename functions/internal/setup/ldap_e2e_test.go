@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
@@ -62,7 +66,7 @@ type iamError struct {
 func TestLDAPSelfServiceEndToEnd(t *testing.T) {
 	e := ldaptest.Require(t)
 	a := ldapApp(t, e)
-	h, err := a.CallerPassword(context.Background())
+	h, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +112,7 @@ func TestLDAPSelfServiceEndToEnd(t *testing.T) {
 func TestLDAPBatchEndToEnd(t *testing.T) {
 	e := ldaptest.Require(t)
 	a := ldapApp(t, e)
-	h, err := a.ModifyUserPasswords(context.Background(), NoAsync)
+	h, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}

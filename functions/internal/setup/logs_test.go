@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/logtest"
 )
@@ -22,9 +26,11 @@ func TestLogLinesNameTheFunctionOnce(t *testing.T) {
 		build    func(*App) (http.Handler, error)
 		events   []string
 	}{
-		{"caller-password", func(a *App) (http.Handler, error) { return a.CallerPassword(context.Background()) },
+		{"caller-password", func(a *App) (http.Handler, error) { return iam.CallerPassword(context.Background(), a) },
 			[]string{"policy-apigw-http-v2.json", "apigw-http-v2.json"}},
-		{"modify-user-passwords", func(a *App) (http.Handler, error) { return a.ModifyUserPasswords(context.Background(), NoAsync) },
+		{"modify-user-passwords", func(a *App) (http.Handler, error) {
+			return ehpc.ModifyUserPasswords(context.Background(), a, ehpc.NoAsync)
+		},
 			[]string{"apigw-http-v2.json"}},
 	}
 	for _, tt := range tests {

@@ -45,17 +45,17 @@ type FunctionBuilder func(ctx context.Context, a *App) (platform.Function, error
 // printing the platform's response, or hands it to the platform. It returns the
 // process's exit code.
 func Main(function string, build Builder) int {
-	return MainFunction(function, httpFunction(build))
+	return MainFunction(function, HTTP(build))
 }
 
 // MainFunction is Main for a function that declares its own event kinds, such as a scheduled
 // one: -event accepts any of its kinds, and the platform refuses every other.
 func MainFunction(function string, build FunctionBuilder) int {
-	return runFunction(context.Background(), function, build, os.Args[1:], os.Stdout, os.Stderr)
+	return Run(context.Background(), function, build, os.Args[1:], os.Stdout, os.Stderr)
 }
 
-// httpFunction makes a FunctionBuilder of an HTTP function's Builder.
-func httpFunction(build Builder) FunctionBuilder {
+// HTTP makes a FunctionBuilder of an HTTP function's Builder.
+func HTTP(build Builder) FunctionBuilder {
 	return func(ctx context.Context, a *App) (platform.Function, error) {
 		h, err := build(ctx, a)
 		if err != nil {
@@ -65,11 +65,9 @@ func httpFunction(build Builder) FunctionBuilder {
 	}
 }
 
-func run(ctx context.Context, function string, build Builder, args []string, stdout, stderr io.Writer) int {
-	return runFunction(ctx, function, httpFunction(build), args, stdout, stderr)
-}
-
-func runFunction(ctx context.Context, function string, build FunctionBuilder, args []string, stdout, stderr io.Writer) int {
+// Run is MainFunction with its context, arguments and outputs given: what a
+// function's main runs, for tests and the local server.
+func Run(ctx context.Context, function string, build FunctionBuilder, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(function, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("CHPASS_CONFIG"), "the configuration file (default $CHPASS_CONFIG)")

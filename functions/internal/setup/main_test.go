@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -21,7 +24,9 @@ func TestRunFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
+	build := func(ctx context.Context, a *App) (http.Handler, error) {
+		return ehpc.ModifyUserPasswords(ctx, a, ehpc.NoAsync)
+	}
 	timer := filepath.Join(t.TempDir(), "timer.json")
 	if err := os.WriteFile(timer, []byte(`{"triggerTime":"2026-11-29T03:00:00Z","triggerName":"rotate","payload":""}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -45,7 +50,7 @@ func TestRunFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), "modify-user-passwords", build, tt.args, &stdout, &stderr)
+			code := Run(context.Background(), "modify-user-passwords", HTTP(build), tt.args, &stdout, &stderr)
 			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
 			}
@@ -63,7 +68,9 @@ func TestRunInlineConfig(t *testing.T) {
 	}
 	good := strings.Replace(string(demo), "path: .cache/chpass-demo.db", "path: "+filepath.Join(t.TempDir(), "inline.db")+"\n  argon2: {time: 1, memory_kib: 64, threads: 1}", 1)
 	const event = "../../../events/modify-user-passwords/apigw-http-v2.json"
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.ModifyUserPasswords(ctx, NoAsync) }
+	build := func(ctx context.Context, a *App) (http.Handler, error) {
+		return ehpc.ModifyUserPasswords(ctx, a, ehpc.NoAsync)
+	}
 	tests := []struct {
 		name       string
 		inline     string
@@ -81,7 +88,7 @@ func TestRunInlineConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(ConfigYAMLEnv, tt.inline)
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), "modify-user-passwords", build, tt.args, &stdout, &stderr)
+			code := Run(context.Background(), "modify-user-passwords", HTTP(build), tt.args, &stdout, &stderr)
 			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
 			}

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -10,6 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/ldap/ldaptest"
@@ -57,11 +61,11 @@ type namesScenario struct {
 // runNames checks "one name, one person" through the IAM and E-HPC handlers.
 func runNames(t *testing.T, s namesScenario) {
 	ctx := context.Background()
-	iam, err := s.app.CallerPassword(ctx)
+	iam, err := iam.CallerPassword(ctx, s.app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rpcH, err := s.app.ModifyUserPasswords(ctx, NoAsync)
+	rpcH, err := ehpc.ModifyUserPasswords(ctx, s.app, ehpc.NoAsync)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/iam"
 
 	"chpass/shared/config"
 	"chpass/shared/iamapi"
@@ -34,7 +37,7 @@ tokens: {issuer: %s, audience: %s, user_claim: preferred_username, refetch_inter
 	}
 	a := New(cfg, NewLogger(io.Discard, "caller-password", "info"))
 	t.Cleanup(func() { a.Close() })
-	h, err := a.CallerPassword(context.Background())
+	h, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"chpass/functions/internal/setup/iam"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -28,7 +30,7 @@ func TestPageThroughPlatforms(t *testing.T) {
 	if err != nil || len(files) < 3 {
 		t.Fatalf("page sample events: %v %v", files, err)
 	}
-	h, err := demoApp(t, time.Now).CallerPassword(context.Background())
+	h, err := iam.CallerPassword(context.Background(), demoApp(t, time.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/rotate"
 
 	"chpass/shared/password"
 	"chpass/shared/rotation"
@@ -82,7 +85,7 @@ func TestRotateSampleEventsLocally(t *testing.T) {
 	} {
 		t.Run(step.file, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := runFunction(context.Background(), "rotate-password", BuildRotatePassword, []string{"-config", cfg, "-event", ev + step.file}, &stdout, &stderr)
+			code := Run(context.Background(), "rotate-password", rotate.Build, []string{"-config", cfg, "-event", ev + step.file}, &stdout, &stderr)
 			all.Write(stdout.Bytes())
 			all.Write(stderr.Bytes())
 			if code != 0 || strings.TrimSpace(stdout.String()) != "null" {
@@ -150,7 +153,7 @@ func TestRotationPublishesEvents(t *testing.T) {
 		{"rotation-finishSecret.json", 1}, {"rotation-finishSecret.json", 1}, {"fc-timer.json", 2}, {"fc-timer.json", 2},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := runFunction(context.Background(), "rotate-password", BuildRotatePassword, []string{"-config", cfg, "-event", ev + step.file}, &stdout, &stderr); code != 0 {
+		if code := Run(context.Background(), "rotate-password", rotate.Build, []string{"-config", cfg, "-event", ev + step.file}, &stdout, &stderr); code != 0 {
 			t.Fatalf("%s: exit %d\n%s", step.file, code, stderr.String())
 		}
 		logs.Write(stderr.Bytes())

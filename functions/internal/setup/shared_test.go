@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -19,6 +19,9 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/signer"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
 
+	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/ehpc"
+	"chpass/functions/internal/setup/iam"
 	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
 	"chpass/shared/iamapi"
@@ -43,8 +46,9 @@ type instance struct {
 	logs *logtest.Buffer
 }
 
-// startInstance builds an App as a cold start does and serves Local on a
-// loopback port. selfUser owns the self-service key.
+// startInstance builds an App as a cold start does and serves both APIs on a
+// loopback port, as the local server does (IAM under /v5/, E-HPC elsewhere),
+// Async batches run by its worker. selfUser owns the self-service key.
 func startInstance(tb testing.TB, e ldaptest.Env, r chredis.Config, selfUser string) *instance {
 	tb.Helper()
 	tb.Setenv("CHPASS_SHARED_BIND_PASSWORD", e.AdminPassword)
@@ -86,13 +90,23 @@ tasks: {key: %s}
 		tb.Fatal(err)
 	}
 	logs := &logtest.Buffer{}
-	a := New(cfg, NewLogger(logs, "local", "info"))
-	h, err := a.Local(context.Background())
+	a := setup.New(cfg, setup.NewLogger(logs, "local", "info"))
+	self, err := iam.CallerPassword(context.Background(), a)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	rpc, err := ehpc.ModifyUserPasswords(context.Background(), a, ehpc.LocalAsync)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	go rpc.Batches().Worker(ctx, time.Second)
+	mux := http.NewServeMux()
+	mux.Handle("/v5/", self)
+	mux.Handle("/", rpc)
+	srv := httptest.NewServer(mux)
 	tb.Cleanup(func() {
+		stop()
 		srv.Close()
 		a.Close()
 		if strings.Contains(logs.String(), sharedCanary) {

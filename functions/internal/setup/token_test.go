@@ -1,8 +1,10 @@
-package setup
+package setup_test
 
 import (
 	"errors"
 	"time"
+
+	. "chpass/functions/internal/setup"
 
 	"github.com/golang-jwt/jwt/v5"
 )

@@ -1,4 +1,4 @@
-package setup
+package setup_test
 
 import (
 	"bytes"
@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	. "chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/iam"
+
 	"chpass/shared/logtest"
 )
 
@@ -22,8 +25,8 @@ func TestVersionFlag(t *testing.T) {
 	Version = "3.14.15"
 	t.Cleanup(func() { Version = old })
 	var stdout, stderr bytes.Buffer
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.CallerPassword(ctx) }
-	if code := run(context.Background(), "caller-password", build, []string{"-version", "-config", ""}, &stdout, &stderr); code != 0 {
+	build := func(ctx context.Context, a *App) (http.Handler, error) { return iam.CallerPassword(ctx, a) }
+	if code := Run(context.Background(), "caller-password", HTTP(build), []string{"-version", "-config", ""}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if got := stdout.String(); got != "caller-password 3.14.15\n" {
@@ -58,10 +61,10 @@ func TestVersionOnStartLineOnly(t *testing.T) {
 	t.Setenv(ConfigYAMLEnv, "")
 	var stdout bytes.Buffer
 	var logs logtest.Buffer
-	build := func(ctx context.Context, a *App) (http.Handler, error) { return a.CallerPassword(ctx) }
+	build := func(ctx context.Context, a *App) (http.Handler, error) { return iam.CallerPassword(ctx, a) }
 	done := make(chan int, 1)
 	go func() {
-		done <- run(context.Background(), "caller-password", build, []string{"-config", cfg}, &stdout, &logs)
+		done <- Run(context.Background(), "caller-password", HTTP(build), []string{"-config", cfg}, &stdout, &logs)
 	}()
 
 	var start map[string]any

@@ -3,7 +3,6 @@ package templates
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -83,16 +82,8 @@ var fcVPCEndpoints = map[string]struct{ env, host string }{
 // linkedAPIs returns the cloud APIs the build b of function fn links an SDK client of.
 func linkedAPIs(tb testing.TB, b egressBuild, fn string) []string {
 	tb.Helper()
-	cmd := exec.Command("go", "list", "-deps", "-tags", makeVariable(tb, b.tagsVar), "./functions/"+fn)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS="+b.goos, "GOARCH="+b.goarch, "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("go list -deps ./functions/%s: %v\n%s", fn, err, out)
-	}
 	var apis []string
-	for line := range strings.Lines(string(out)) {
-		pkg := strings.TrimSpace(line)
+	for pkg := range linkedPackages(tb, b, fn) {
 		api := ""
 		for _, re := range b.sdk {
 			if m := re.FindStringSubmatch(pkg); m != nil {

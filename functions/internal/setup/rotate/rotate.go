@@ -1,4 +1,7 @@
-package setup
+// Package rotate builds the rotation function, rotate-password, from a setup.App:
+// Secrets Manager's rotation steps, the Function Compute timer over KMS secrets, and
+// either locally on the embedded secret backend. Only the binaries that rotate import it.
+package rotate
 
 import (
 	"context"
@@ -12,28 +15,24 @@ import (
 	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
 	"github.com/aws/aws-lambda-go/events"
 
+	"chpass/functions/internal/setup"
 	"chpass/shared/embedded"
 	"chpass/shared/gateway"
-	"chpass/shared/ldap"
 	"chpass/shared/password"
 	"chpass/shared/platform"
 	"chpass/shared/rotation"
-	"chpass/shared/secretjson"
 )
 
-// cloudSecrets builds the secret writers of the clouds compiled in (see cloudResolvers).
-var cloudSecrets = map[string]func() rotation.Secrets{}
-
-// BuildRotatePassword builds the rotation function. It accepts Secrets Manager's rotation event
+// Build builds the rotation function. It accepts Secrets Manager's rotation event
 // (the four steps, with the secretsmanager backend) and the Function Compute timer event (the
 // slot-locked protocol over the timer's secrets, with the kms or embedded backend); -event and
 // functions/local take either.
-func BuildRotatePassword(ctx context.Context, a *App) (platform.Function, error) {
+func Build(ctx context.Context, a *setup.App) (platform.Function, error) {
 	backend := a.Config.Rotation.Backend
 	if backend == "" {
 		backend = map[string]string{gateway.Lambda: "secretsmanager", gateway.FC: "kms", gateway.Local: "embedded"}[platform.Detect()]
 	}
-	secrets, stages, err := a.rotationSecrets(ctx, backend)
+	secrets, stages, err := rotationSecrets(ctx, a, backend)
 	if err != nil {
 		return platform.Function{}, err
 	}
@@ -51,26 +50,28 @@ func BuildRotatePassword(ctx context.Context, a *App) (platform.Function, error)
 			}
 			return acct, nil
 		},
-		Rotated: a.rotationEvent,
+		Rotated: func(ctx context.Context, secret, version, directory, user string) {
+			rotationEvent(ctx, a, secret, version, directory, user)
+		},
 	}
 	rotate := platform.SecretsManagerRotation(func(ctx context.Context, e events.SecretsManagerSecretRotationEvent) error {
 		switch backend {
 		case "secretsmanager":
 			return r.Step(ctx, e.SecretID, e.ClientRequestToken, e.Step)
 		case "embedded":
-			return a.rotateLocally(ctx, r, e)
+			return rotateLocally(ctx, r, e)
 		}
 		return fmt.Errorf("a Secrets Manager rotation event needs rotation.backend secretsmanager (or embedded, locally), not %s", backend)
 	})
 	timer := platform.FCTimer(func(ctx context.Context, e fcevents.TimerEvent) error {
-		return a.rotateOnTimer(ctx, r, e)
+		return rotateOnTimer(ctx, a, r, e)
 	})
 	return platform.Function{Kinds: []platform.Kind{rotate, timer}}, nil
 }
 
 // rotateOnTimer rotates the secrets the payload names ({"secrets": [...]}; else rotation.secrets)
 // for the slot of the trigger time.
-func (a *App) rotateOnTimer(ctx context.Context, r *rotation.Rotator, e fcevents.TimerEvent) error {
+func rotateOnTimer(ctx context.Context, a *setup.App, r *rotation.Rotator, e fcevents.TimerEvent) error {
 	at, err := time.Parse(time.RFC3339, *e.TriggerTime)
 	if err != nil {
 		return fmt.Errorf("triggerTime is not an RFC 3339 time")
@@ -101,7 +102,7 @@ func (a *App) rotateOnTimer(ctx context.Context, r *rotation.Rotator, e fcevents
 // Manager's stage names, doing locally what the service does around the function: before
 // createSecret it starts the rotation (the token's version, pending, no value), after a
 // successful finishSecret it removes the pending stage.
-func (a *App) rotateLocally(ctx context.Context, r *rotation.Rotator, e events.SecretsManagerSecretRotationEvent) error {
+func rotateLocally(ctx context.Context, r *rotation.Rotator, e events.SecretsManagerSecretRotationEvent) error {
 	kmsView, ok := r.Secrets.(*embedded.Secrets)
 	if !ok {
 		return errors.New("the embedded backend is not open")
@@ -129,9 +130,9 @@ func (a *App) rotateLocally(ctx context.Context, r *rotation.Rotator, e events.S
 }
 
 // rotationSecrets returns the backend's secret writer and stages.
-func (a *App) rotationSecrets(ctx context.Context, backend string) (rotation.Secrets, rotation.Stages, error) {
+func rotationSecrets(ctx context.Context, a *setup.App, backend string) (rotation.Secrets, rotation.Stages, error) {
 	if backend != "embedded" {
-		build, ok := cloudSecrets[backend]
+		secrets, ok := setup.CloudSecrets(backend)
 		if !ok {
 			return nil, rotation.Stages{}, fmt.Errorf("rotation.backend %s is not compiled into this binary", backend)
 		}
@@ -139,7 +140,7 @@ func (a *App) rotationSecrets(ctx context.Context, backend string) (rotation.Sec
 		if backend == "secretsmanager" {
 			st = rotation.AWSStages
 		}
-		return build(), st, nil
+		return secrets, st, nil
 	}
 	key, err := base64.StdEncoding.DecodeString(a.Config.Rotation.Key.Reveal())
 	if err != nil || len(key) != 32 {
@@ -163,52 +164,12 @@ func (a *App) rotationSecrets(ctx context.Context, backend string) (rotation.Sec
 	return secrets, rotation.KMSStages, nil
 }
 
-// bindPasswords returns how to re-read a directory's bind password from the secret service its
-// reference names (Secrets Manager or KMS, as compiled in): the current version, then the
-// pending one, each through #key when the reference has one. nil when ref is no such secret.
-func (a *App) bindPasswords(ref string) ldap.BindPasswords {
-	secret, key, hasKey := strings.Cut(ref, "#")
-	backend, stages := "", rotation.Stages{}
-	switch {
-	case strings.HasPrefix(secret, "arn:") && strings.Contains(secret, ":secretsmanager:"):
-		backend, stages = "secretsmanager", rotation.AWSStages
-	case strings.HasPrefix(secret, "kms:"): // kms.Prefix; the package is not linked into AWS builds
-		backend, stages, secret = "kms", rotation.KMSStages, strings.TrimPrefix(secret, "kms:")
-	default:
-		return nil
-	}
-	build, ok := cloudSecrets[backend]
-	if !ok {
-		return nil
-	}
-	store := build()
-	return func(ctx context.Context) ([]string, error) {
-		var out []string
-		for _, stage := range []string{stages.Current, stages.Pending} {
-			v, err := store.Value(ctx, secret, "", stage)
-			if errors.Is(err, rotation.ErrVersionNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if hasKey {
-				if v, err = secretjson.Field(v, key); err != nil {
-					return nil, err
-				}
-			}
-			out = append(out, v)
-		}
-		return out, nil
-	}
-}
-
 // rotationEvent publishes the change event of a finished rotation, as the other
 // functions publish theirs (events in the configuration; bounded, never failing
 // the rotation): kind rotation, the account and its directory, the version as
 // the task, proven by the platform's schedule.
-func (a *App) rotationEvent(ctx context.Context, secret, version, directory, user string) {
-	svc, err := a.withEvents(password.NewService(a.Config.Policy, nil), directory)
+func rotationEvent(ctx context.Context, a *setup.App, secret, version, directory, user string) {
+	svc, err := a.WithEvents(password.NewService(a.Config.Policy, nil), directory)
 	if err != nil {
 		a.Logger.Error().Err(err).Str("event", "publish_failed").Str("secret", secret).Msg("change event not published")
 		return

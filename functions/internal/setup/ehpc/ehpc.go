@@ -1,13 +1,17 @@
-package setup
+// Package ehpc builds the admin function, modify-user-passwords, from a
+// setup.App: the E-HPC 2018-04-12 RPC surface (shared/ehpcapi) over the
+// configured clusters, with its Async batches. Only the binaries that serve that
+// surface import it.
+package ehpc
 
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"strings"
-	"time"
 
+	"chpass/functions/internal/setup"
+	"chpass/shared/config"
 	"chpass/shared/ehpcapi"
+	"chpass/shared/ldap"
 	"chpass/shared/password"
 	"chpass/shared/platform"
 )
@@ -28,7 +32,7 @@ const (
 	// (redis.address) and tasks.key configured, a task is recorded, sealed, in
 	// the shared Redis task store and handed to the platform's asynchronous
 	// invocation of this same function, which runs it on the internal run-task
-	// event (see BuildModifyUserPasswords); ListTasks reads Redis. Without
+	// event (see Build); ListTasks reads Redis. Without
 	// both, or off the clouds, it is NoAsync.
 	CloudAsync
 )
@@ -55,7 +59,7 @@ const localOwner = "local"
 // ModifyUserPasswords builds the admin function: the E-HPC RPC actions
 // ModifyUserPasswords, ListUsers, ListTasks and ListClusters, with Async batches as async
 // says.
-func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Handler, error) {
+func ModifyUserPasswords(ctx context.Context, a *setup.App, async Async) (*ehpcapi.Handler, error) {
 	c := a.Config
 	clusters := make(map[string]ehpcapi.Cluster, len(c.Clusters))
 	for id, cl := range c.Clusters {
@@ -64,14 +68,14 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 			ec.AccountType = d.Type // what ListClusters reports: "ldap"
 		}
 		if cl.Directory != "" {
-			dir, err := a.clusterDirectory(ctx, id)
+			dir, err := a.ClusterDirectory(ctx, id)
 			if err != nil {
 				return nil, fmt.Errorf("clusters[%s]: %w", id, err)
 			}
 			if dir, err = withReset(dir, cl.Reset); err != nil {
 				return nil, fmt.Errorf("clusters[%s].reset: %w", id, err)
 			}
-			svc, err := a.withEvents(password.NewService(c.ClusterPolicy(id), dir), cl.Directory)
+			svc, err := a.WithEvents(password.NewService(c.ClusterPolicy(id), dir), cl.Directory)
 			if err != nil {
 				return nil, err
 			}
@@ -150,15 +154,15 @@ func (a *App) ModifyUserPasswords(ctx context.Context, async Async) (*ehpcapi.Ha
 	return ehpcapi.New(opts)
 }
 
-// BuildModifyUserPasswords is the modify-user-passwords function on every platform: its HTTP
+// Build is the modify-user-passwords function on every platform: its HTTP
 // kinds and, when Async batches run on the cloud (CloudAsync), the internal run-task event,
 // which runs the task with batch.Engine.Run: idempotent, so that the platform's retries of a
 // failed invocation finish a task without running a user twice; and the platform's failure
 // record of a run-task invocation it gave up (platform.TaskFailed, the function being its own
 // on-failure destination), which ends the task with batch.Engine.Abandon. Without a task store
 // the function accepts neither event.
-func BuildModifyUserPasswords(ctx context.Context, a *App) (platform.Function, error) {
-	h, err := a.ModifyUserPasswords(ctx, CloudAsync)
+func Build(ctx context.Context, a *setup.App) (platform.Function, error) {
+	h, err := ModifyUserPasswords(ctx, a, CloudAsync)
 	if err != nil {
 		return platform.Function{}, err
 	}
@@ -169,35 +173,15 @@ func BuildModifyUserPasswords(ctx context.Context, a *App) (platform.Function, e
 	return fn, nil
 }
 
-// Local builds every function behind one handler for the local server: the IAM
-// routes under /v5/ and the E-HPC RPC endpoint everywhere else. It starts the
-// worker that runs Async batches until ctx ends.
-func (a *App) Local(ctx context.Context) (http.Handler, error) {
-	iam, err := a.CallerPassword(ctx)
-	if err != nil {
-		return nil, err
+// withReset returns dir with a cluster's reset options: an Active Directory
+// directory's view that also applies them (sharing its connections).
+func withReset(dir password.Directory, r config.ClusterReset) (password.Directory, error) {
+	if r == (config.ClusterReset{}) {
+		return dir, nil
 	}
-	rpc, err := a.ModifyUserPasswords(ctx, LocalAsync)
-	if err != nil {
-		return nil, err
+	ld, ok := dir.(*ldap.Directory)
+	if !ok {
+		return nil, fmt.Errorf("must_change and unlock need a directory of dialect %s", ldap.ActiveDirectory)
 	}
-	go rpc.Batches().Worker(ctx, time.Second)
-	return localRouter(iam, rpc, a.Config.Page.Path), nil
-}
-
-// localRouter sends /v5 and everything under it to iam and every other path to
-// rpc, as they are: unlike http.ServeMux it neither cleans a path nor redirects
-// (POST /v5//caller-password is the IAM API's own 404, not a 307), so every
-// request is answered by one of the two APIs, in its own catalog. The
-// self-service page, when page is its path, goes to iam too.
-func localRouter(iam, rpc http.Handler, page string) http.Handler {
-	page = strings.TrimSuffix(page, "/")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if p == "/v5" || strings.HasPrefix(p, "/v5/") || (page != "" && (p == page || strings.HasPrefix(p, page+"/"))) {
-			iam.ServeHTTP(w, r)
-			return
-		}
-		rpc.ServeHTTP(w, r)
-	})
+	return ld.WithReset(ldap.ResetOptions{MustChange: r.MustChange, Unlock: r.Unlock})
 }

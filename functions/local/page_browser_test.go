@@ -1,4 +1,4 @@
-package setup
+package main
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"chpass/functions/internal/setup"
 	"chpass/shared/config"
 	"chpass/shared/iamapi/oidctest"
 	"chpass/shared/ldap/ldaptest"
@@ -27,7 +28,7 @@ func chromium(tb testing.TB) string {
 	p, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			tb.Fatal("chromium is missing: make test installs it (functions/internal/setup/testdata/chromium.sh)")
+			tb.Fatal("chromium is missing: make test installs it (functions/local/testdata/chromium.sh)")
 		}
 		tb.Skip("chromium is not installed; make test installs it")
 	}
@@ -78,7 +79,7 @@ func shot(tb testing.TB, ctx context.Context, name string) {
 
 // pageApp is the local server's handler with the page on, tokens from the
 // in-process provider, and self-service in the directory selfService.
-func pageApp(tb testing.TB, p *oidctest.Provider, selfService, extra string) *App {
+func pageApp(tb testing.TB, p *oidctest.Provider, selfService, extra string) *setup.App {
 	tb.Helper()
 	yml := fmt.Sprintf(`
 store: {path: %s}
@@ -91,17 +92,17 @@ page: {path: /portal/, client_id: %s}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	a := New(cfg, NewLogger(io.Discard, "local", "info"))
+	a := setup.New(cfg, setup.NewLogger(io.Discard, "local", "info"))
 	tb.Cleanup(func() { a.Close() })
 	return a
 }
 
 // walkPage drives the page in chromium: sign in at the provider, see the rules,
 // type a weak password and see its violations, then a good one and see success.
-func walkPage(t *testing.T, a *App, p *oidctest.Provider, name, oldPW, weak, good, shots string) {
+func walkPage(t *testing.T, a *setup.App, p *oidctest.Provider, name, oldPW, weak, good, shots string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h, err := a.Local(ctx)
+	h, err := serve(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestPageExpiredInBrowser(t *testing.T) {
 	a := pageApp(t, p, "embedded", "users: [{name: carol, password: Old-exp-Pw1!}]\nforgotten: {old_password: {}}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h, err := a.Local(ctx)
+	h, err := serve(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +289,7 @@ func TestPageResetInBrowser(t *testing.T) {
 	a := pageApp(t, p, "embedded", "users: [{name: dave, password: Old-rst-Pw1!}]\nforgotten: {idp: {max_age: 10m, amr: [mfa]}}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h, err := a.Local(ctx)
+	h, err := serve(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package setup
+package main
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"chpass/functions/internal/setup"
+	"chpass/functions/internal/setup/iam"
 	"chpass/shared/config"
 	"chpass/shared/iamapi"
 )
@@ -27,11 +29,11 @@ tasks: {key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg, NewLogger(io.Discard, "local", "info"))
+	a := setup.New(cfg, setup.NewLogger(io.Discard, "local", "info"))
 	t.Cleanup(func() { a.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h, err := a.Local(ctx)
+	h, err := serve(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +67,9 @@ tasks: {key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := New(cfg, NewLogger(io.Discard, "caller-password", "info"))
+		a := setup.New(cfg, setup.NewLogger(io.Discard, "caller-password", "info"))
 		t.Cleanup(func() { a.Close() })
-		if _, err := a.CallerPassword(context.Background()); err == nil || !strings.Contains(err.Error(), "credentials") {
+		if _, err := iam.CallerPassword(context.Background(), a); err == nil || !strings.Contains(err.Error(), "credentials") {
 			t.Fatalf("CallerPassword = %v, want a refusal of * with credentials", err)
 		}
 	})
