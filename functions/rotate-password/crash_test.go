@@ -276,8 +276,9 @@ func checkNoFailedLogons(t *testing.T, tg target, user, when string) {
 
 func rotator(secrets rotation.Secrets, st rotation.Stages, acct rotation.Account, logs *logtest.Buffer) *rotation.Rotator {
 	return &rotation.Rotator{Secrets: secrets, Stages: st, Policy: password.DefaultPolicy(),
-		Account: func(context.Context, string) (rotation.Account, error) { return acct, nil },
-		Logger:  zerolog.New(logs), Attempts: 3, Backoff: 10 * time.Millisecond}
+		WrongPassword: func(err error) bool { return password.ErrorCode(err) == password.EUNAUTHORIZED },
+		Account:       func(context.Context, string) (rotation.Account, error) { return acct, nil },
+		Logger:        zerolog.New(logs), Attempts: 3, Backoff: 10 * time.Millisecond}
 }
 
 // checkInvariants checks the three after a run that finished: the account binds with the

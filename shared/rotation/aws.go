@@ -26,6 +26,9 @@ func (r *Rotator) Step(ctx context.Context, secret, token, name string) error {
 	default:
 		return s.end("", fmt.Errorf("unknown step %q: want %s, %s, %s or %s", name, StepCreate, StepSet, StepTest, StepFinish))
 	}
+	if err := r.ready(); err != nil {
+		return s.end("", err)
+	}
 	d, err := r.describe(ctx, secret)
 	if err != nil {
 		return s.end("", err)

@@ -1,8 +1,9 @@
 // Package rotation is the domain of scheduled password rotation: the Secrets port (read a staged
 // version, put a pending version, move a stage) that the Secrets Manager, KMS and embedded adapters
-// implement, the Account port a directory offers it, the secret's JSON shape, password generation,
-// and the two staged protocols: Secrets Manager's four steps and the timer-driven one used with KMS
-// and the embedded store.
+// implement, the Account port a directory offers it, the Policy port that makes new passwords, the
+// secret's JSON shape, and the two staged protocols: Secrets Manager's four steps and the
+// timer-driven one used with KMS and the embedded store. It knows no other domain: setup hands it
+// the password policy and tells it which directory errors are a refused password.
 package rotation
 
 import (
@@ -106,9 +107,19 @@ var (
 	KMSStages = Stages{Current: "ACSCurrent", Pending: "ACSPending", Previous: "ACSPrevious"}
 )
 
+// Policy is what rotation needs of a password policy: new passwords that pass it
+// (password.Policy is one).
+type Policy interface {
+	// Generate returns a random password for account name that passes the policy, holding none
+	// of the characters of exclude, length long (0: the policy's default length).
+	// Returns an error when the policy cannot be met, never one holding a password.
+	Generate(name, exclude string, length int) (string, error)
+}
+
 // Account is what rotation needs of a directory. Implementations never put a password in an error.
 type Account interface {
-	// Verify binds as name with pw. Returns a *password.Error with EUNAUTHORIZED when pw is wrong.
+	// Verify binds as name with pw. Returns an error that Rotator.WrongPassword reports when pw
+	// is wrong.
 	Verify(ctx context.Context, name, pw string) error
 	// ChangePassword changes name's password from oldPassword to newPassword as name.
 	ChangePassword(ctx context.Context, name, oldPassword, newPassword string) error

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"chpass/shared/password"
 )
 
 // Outcomes, in the log field OutcomeField of every step's line. Alarm on OutcomeFailed.
@@ -27,8 +25,14 @@ type Rotator struct {
 	Stages  Stages
 	// Account returns the directory called name (a key of directories, or "embedded").
 	Account func(ctx context.Context, name string) (Account, error)
-	Policy  password.Policy
-	Logger  zerolog.Logger
+	// Policy makes the new passwords. Required.
+	Policy Policy
+	// WrongPassword reports whether an error of an Account means that the directory refused
+	// the password (a wrong password, not an unreachable or failing directory): the steps bind
+	// with the pending, current and previous passwords in turn and act on which is refused.
+	// Required; setup supplies the password domain's test (error code EUNAUTHORIZED).
+	WrongPassword func(error) bool
+	Logger        zerolog.Logger
 	// Rotated, when set, is told of every rotation that finished here (the current
 	// stage moved to the new version), with the account's directory and user name,
 	// never its password: setup publishes the change event through it. A
@@ -64,6 +68,18 @@ func (s step) end(outcome string, err error) error {
 		return &Failure{Secret: s.secret, Version: s.version, Step: s.name, Err: err}
 	}
 	s.log(outcome, nil)
+	return nil
+}
+
+// ready returns an error when r lacks a field it cannot run without, before any step changes
+// anything.
+func (r *Rotator) ready() error {
+	switch {
+	case r.Policy == nil:
+		return errors.New("the Rotator has no Policy to generate passwords with")
+	case r.WrongPassword == nil:
+		return errors.New("the Rotator has no WrongPassword to tell a refused password from a failing directory")
+	}
 	return nil
 }
 
@@ -123,8 +139,7 @@ func (r *Rotator) move(ctx context.Context, secret, stage, to, from string) erro
 
 // generate makes the pending value from the current one.
 func (r *Rotator) generate(cur Value) (string, error) {
-	g := Generator{Policy: r.Policy, Exclude: cur.Exclude, Length: cur.Length}
-	pw, err := g.Generate(cur.Username)
+	pw, err := r.Policy.Generate(cur.Username, cur.Exclude, cur.Length)
 	if err != nil {
 		return "", err
 	}
@@ -154,7 +169,7 @@ func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) 
 		return "", err
 	case cur.Username == pending.Username && cur.Password != pending.Password:
 		err = acct.Verify(ctx, cur.Username, cur.Password)
-		if err != nil && password.ErrorCode(err) != password.EUNAUTHORIZED {
+		if err != nil && !r.WrongPassword(err) {
 			return "", fmt.Errorf("binding with the current password: %w", err)
 		}
 		holdsCurrent = err == nil
@@ -164,7 +179,7 @@ func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) 
 		if err == nil {
 			return OutcomeNothing, nil
 		}
-		if password.ErrorCode(err) != password.EUNAUTHORIZED {
+		if !r.WrongPassword(err) {
 			return "", fmt.Errorf("binding with the pending password: %w", err)
 		}
 	}
@@ -187,7 +202,7 @@ func (r *Rotator) setPending(ctx context.Context, secret string, pending Value) 
 		if err == nil {
 			return OutcomeDone, nil
 		}
-		if password.ErrorCode(err) != password.EUNAUTHORIZED {
+		if !r.WrongPassword(err) {
 			return "", err
 		}
 		lastErr = err

@@ -26,6 +26,9 @@ func SlotVersion(t time.Time) string { return "chpass-" + t.UTC().Format("200601
 // directory, tested, staged current, and its pending stage removed.
 func (r *Rotator) Rotate(ctx context.Context, secret, slot string) error {
 	s := step{r: r, secret: secret, version: slot, name: "describe"}
+	if err := r.ready(); err != nil {
+		return s.end("", err)
+	}
 	d, err := r.describe(ctx, secret)
 	if err != nil {
 		return s.end("", err)

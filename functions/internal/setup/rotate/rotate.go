@@ -38,7 +38,7 @@ func Build(ctx context.Context, a *setup.App) (platform.Function, error) {
 	}
 	r := &rotation.Rotator{
 		Secrets: secrets, Stages: stages, Policy: a.Config.Policy,
-		Logger: a.Logger,
+		Logger: a.Logger, WrongPassword: func(err error) bool { return password.ErrorCode(err) == password.EUNAUTHORIZED },
 		Account: func(ctx context.Context, name string) (rotation.Account, error) {
 			d, err := a.Directory(ctx, name)
 			if err != nil {

@@ -1,4 +1,4 @@
-package rotation
+package password
 
 import (
 	"crypto/rand"
@@ -6,20 +6,18 @@ import (
 	"math"
 	"math/big"
 	"strings"
-
-	"chpass/shared/password"
 )
 
 // Character classes a generated password draws from.
 const (
-	lower  = "abcdefghijklmnopqrstuvwxyz"
-	upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	digits = "0123456789"
+	classLower  = "abcdefghijklmnopqrstuvwxyz"
+	classUpper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	classDigits = "0123456789"
 )
 
-// Generator makes passwords that pass a policy.
+// Generator makes random passwords that pass a policy.
 type Generator struct {
-	Policy  password.Policy
+	Policy  Policy
 	Exclude string // characters never used
 	Length  int    // 0: the policy's minimum + 8, at most its maximum
 }
@@ -27,7 +25,7 @@ type Generator struct {
 // classes returns the four classes without excluded characters, dropping empty ones.
 func (g Generator) classes() []string {
 	var out []string
-	for _, c := range []string{lower, upper, digits, password.Specials} {
+	for _, c := range []string{classLower, classUpper, classDigits, Specials} {
 		var b strings.Builder
 		for _, r := range c {
 			if !strings.ContainsRune(g.Exclude, r) {
@@ -86,4 +84,11 @@ func (g Generator) Generate(name string) (string, error) {
 		}
 	}
 	return "", errors.New("no generated password passed the policy in 1000 draws")
+}
+
+// Generate returns a random password for account name that passes p, holding none of the
+// characters of exclude, length long (0: p's minimum + 8, at most its maximum): what
+// Generator{Policy: p, Exclude: exclude, Length: length}.Generate(name) returns.
+func (p Policy) Generate(name, exclude string, length int) (string, error) {
+	return Generator{Policy: p, Exclude: exclude, Length: length}.Generate(name)
 }
