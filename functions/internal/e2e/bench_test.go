@@ -17,10 +17,10 @@ import (
 const rotateFunction = "rotate-password"
 
 // coldTarget is a binary BenchmarkColdStart starts: a packaged function or the
-// platform's hello-world.
+// platform's hello-world, or the floor (hello-world and the design card's start work).
 type coldTarget struct {
 	p     platform
-	fn    string // the function's name, or "hello"
+	fn    string // the function's name, "hello" or "floor"
 	exe   string
 	event func(tb testing.TB) []byte   // the first event
 	env   func(tb testing.TB) []string // the environment beyond the platform's, for a fresh process
@@ -39,7 +39,11 @@ type coldRow struct {
 // starting its packaged binary to the first response it posts through the runtime
 // API (the policy for caller-password, an event an API gateway authorized, or on
 // Function Compute a signed one, for modify-user-passwords), beside a hello-world
-// built as the Makefile builds the platform's binaries (testdata/hello-*). Code,
+// built as the Makefile builds the platform's binaries (testdata/hello-*), and the
+// floor: hello-world plus the start work the design card fixes for every function,
+// a YAML configuration checked with validator/v10 and a zerolog logger
+// (testdata/floor-*), so that what is chpass's own shows apart from what the fixed
+// packages cost (x floor). Code,
 // configuration, store and event are prepared outside the timing. It reports the
 // mean ms/start; ms/init, the part before the first poll for an invocation, which
 // leaves out the first request's own work; the binary's size; and each as a ratio
@@ -52,17 +56,20 @@ func BenchmarkColdStart(b *testing.B) {
 	for _, p := range platforms {
 		b.Run(p.name, func(b *testing.B) {
 			emulator(b, p)
-			targets := []coldTarget{helloTarget(b, p)}
+			targets := []coldTarget{helloTarget(b, p, "hello"), helloTarget(b, p, "floor")}
 			for _, fn := range append(functions, rotateFunction) {
 				targets = append(targets, functionTarget(b, dist, p, fn))
 			}
-			var hello coldRow
+			var hello, floor coldRow
 			for _, t := range targets {
 				b.Run(t.fn, func(b *testing.B) {
 					row := coldRow{p: p, fn: t.fn, size: fileSize(b, t.exe)}
 					row.start, row.init = meanColdStart(b, t)
-					if t.fn == "hello" {
+					switch t.fn {
+					case "hello":
 						hello = row
+					case "floor":
+						floor = row
 					}
 					b.ReportMetric(ms(row.start), "ms/start")
 					b.ReportMetric(ms(row.init), "ms/init")
@@ -71,6 +78,10 @@ func BenchmarkColdStart(b *testing.B) {
 						b.ReportMetric(float64(row.start)/float64(hello.start), "time-x-hello")
 						b.ReportMetric(float64(row.init)/float64(hello.init), "init-x-hello")
 						b.ReportMetric(float64(row.size)/float64(hello.size), "size-x-hello")
+					}
+					if floor.start > 0 {
+						b.ReportMetric(float64(row.start)/float64(floor.start), "time-x-floor")
+						b.ReportMetric(float64(row.init)/float64(floor.init), "init-x-floor")
 					}
 					rows = upsert(rows, row)
 				})
@@ -111,29 +122,30 @@ func meanColdStart(b *testing.B, t coldTarget) (start, init time.Duration) {
 	return start / time.Duration(b.N), init / time.Duration(b.N)
 }
 
-// helloTarget builds p's hello-world into a temporary directory.
-func helloTarget(b *testing.B, p platform) coldTarget {
+// helloTarget builds p's hello-world, or with name "floor" its floor, into a
+// temporary directory.
+func helloTarget(b *testing.B, p platform, name string) coldTarget {
 	b.Helper()
 	ev := firstEvent(b, p, "caller-password") // a policy request
 	return coldTarget{
-		p: p, fn: "hello", exe: buildHello(b, p, b.TempDir()),
+		p: p, fn: name, exe: buildHello(b, p, name, b.TempDir()),
 		event: ev.payload,
 		env:   func(testing.TB) []string { return nil },
 	}
 }
 
-// buildHello builds testdata/hello-<platform> into dir as the Makefile builds p's
-// binaries, with its GOFLAGS, tags and LDFLAGS, and returns its path.
-func buildHello(b *testing.B, p platform, dir string) string {
+// buildHello builds testdata/<name>-<platform> (hello or floor) into dir as the
+// Makefile builds p's binaries, with its GOFLAGS, tags and LDFLAGS, and returns its path.
+func buildHello(b *testing.B, p platform, name, dir string) string {
 	b.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		b.Fatalf("no go command to build the hello-world with: %v", err)
 	}
-	out := filepath.Join(dir, p.executable("hello"))
+	out := filepath.Join(dir, p.executable(name))
 	args := append([]string{"build"}, strings.Fields(makeVar(b, "GOFLAGS"))...)
 	args = append(args, "-buildvcs=false", "-tags", makeVar(b, p.tagsVar), "-ldflags", makeVar(b, "LDFLAGS"),
-		"-o", out, "./testdata/hello-"+p.name)
+		"-o", out, "./testdata/"+name+"-"+p.name)
 	cmd := exec.Command(gobin, args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+p.goarch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -218,13 +230,21 @@ func coldTable(rows []coldRow) string {
 	var sb strings.Builder
 	sb.WriteString("cold start (means): process start to first response (ms/start) and to first poll (ms/init); executable size\n")
 	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "platform\tbinary\tms/start\tx hello (target 1.2)\tms/init\tx hello\tMB\tx hello (target 2)\t")
+	fmt.Fprintln(w, "platform\tbinary\tms/start\tx hello (target 1.2)\tx floor\tms/init\tx hello\tx floor\tMB\tx hello (target 2)\t")
 	for _, r := range rows {
-		hello := coldRow{}
+		hello, floor := coldRow{}, coldRow{}
 		for _, h := range rows {
 			if h.p.name == r.p.name && h.fn == "hello" {
 				hello = h
 			}
+			if h.p.name == r.p.name && h.fn == "floor" {
+				floor = h
+			}
+		}
+		floorTime, floorInit := math.NaN(), math.NaN()
+		if floor.start > 0 {
+			floorTime = float64(r.start) / float64(floor.start)
+			floorInit = float64(r.init) / float64(floor.init)
 		}
 		timeRatio, initRatio, sizeRatio := math.NaN(), math.NaN(), math.NaN()
 		if hello.start > 0 {
@@ -232,8 +252,8 @@ func coldTable(rows []coldRow) string {
 			initRatio = float64(r.init) / float64(hello.init)
 			sizeRatio = float64(r.size) / float64(hello.size)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.1f\t%.2f\t%.1f\t%.2f\t%.1f\t%.2f\t\n",
-			r.p.name, r.fn, ms(r.start), timeRatio, ms(r.init), initRatio, mb(r.size), sizeRatio)
+		fmt.Fprintf(w, "%s\t%s\t%.1f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%.1f\t%.2f\t\n",
+			r.p.name, r.fn, ms(r.start), timeRatio, floorTime, ms(r.init), initRatio, floorInit, mb(r.size), sizeRatio)
 	}
 	w.Flush()
 	return sb.String()
