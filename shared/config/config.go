@@ -416,7 +416,7 @@ func Load(ctx context.Context, path string, resolvers ...Resolver) (*Config, err
 
 // Parse is Load on a reader.
 func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	data, err := readConfig(r)
 	if err != nil {
 		return nil, err
 	}
@@ -442,6 +442,40 @@ func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, er
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// maxConfigBytes is how much of a configuration Parse reads.
+const maxConfigBytes = 4 << 20
+
+// readConfig reads at most maxConfigBytes of r, as io.ReadAll of a LimitReader
+// does, but into one buffer of the right size when r tells its length (a file,
+// the text of $CHPASS_CONFIG_YAML): io.ReadAll's doublings from 512 bytes each
+// took a fresh page of another size class at every start.
+func readConfig(r io.Reader) ([]byte, error) {
+	size := 512
+	switch s := r.(type) {
+	case interface{ Len() int }:
+		size = s.Len()
+	case interface{ Stat() (os.FileInfo, error) }:
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = int(min(fi.Size(), maxConfigBytes))
+		}
+	}
+	lr := io.LimitReader(r, maxConfigBytes)
+	data := make([]byte, 0, min(size, maxConfigBytes)+1) // +1: EOF is seen without growing
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := lr.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // accessKeyList is what access_keys_from holds; its tag names it in errors.
