@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -298,8 +299,8 @@ func (c *Cluster) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&p); err != nil {
 		return err
 	}
-	if err := decodeKnown(n, new(plain)); err != nil {
-		return err
+	if err := knownKeys(n, reflect.TypeFor[plain]()); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	if p.Policy != nil {
 		pol := password.DefaultPolicy()
@@ -316,21 +317,64 @@ func (c *Cluster) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// decodeKnown decodes n into v refusing unknown keys, as the file's decoder
-// does: a Node's own Decode does not (a typo such as reset.must_chang would
-// otherwise pass unseen).
-func decodeKnown(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+// knownKeys refuses the first key under n that no field of t takes, at any
+// depth, as the file's decoder does (KnownFields): a Node's own Decode does not
+// (a typo such as reset.must_chang would otherwise pass unseen). It walks the
+// node, where encoding it and decoding the text again with KnownFields cost a
+// start 40 KB and the YAML encoder's code per cluster. Types that decode
+// themselves (yaml.Unmarshaler) check their own keys.
+func knownKeys(n *yaml.Node, t reflect.Type) error {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		// Its line numbers count from n: name n's line instead.
-		msg := regexp.MustCompile(`line \d+: `).ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
-		msg = strings.ReplaceAll(msg, "config.plain", "the mapping")
-		return fmt.Errorf("line %d: %s", n.Line, msg)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.ShortTag() == "!!merge" {
+				// << merges a mapping, or a list of them, into this one.
+				merged := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					merged = v.Content
+				}
+				for _, m := range merged {
+					if err := knownKeys(m, t); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			f, ok := fields[k.Value]
+			if !ok {
+				name := t.String()
+				if t.Name() == "plain" {
+					name = "the mapping"
+				}
+				return fmt.Errorf("field %s not found in type %s", k.Value, name)
+			}
+			if err := knownKeys(v, f.Type); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			if err := knownKeys(n.Content[i], t.Elem()); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for _, item := range n.Content {
+			if err := knownKeys(item, t.Elem()); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -372,7 +416,7 @@ func Load(ctx context.Context, path string, resolvers ...Resolver) (*Config, err
 
 // Parse is Load on a reader.
 func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	data, err := readConfig(r)
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +444,40 @@ func Parse(ctx context.Context, r io.Reader, resolvers ...Resolver) (*Config, er
 	return &cfg, nil
 }
 
+// maxConfigBytes is how much of a configuration Parse reads.
+const maxConfigBytes = 4 << 20
+
+// readConfig reads at most maxConfigBytes of r, as io.ReadAll of a LimitReader
+// does, but into one buffer of the right size when r tells its length (a file,
+// the text of $CHPASS_CONFIG_YAML): io.ReadAll's doublings from 512 bytes each
+// took a fresh page of another size class at every start.
+func readConfig(r io.Reader) ([]byte, error) {
+	size := 512
+	switch s := r.(type) {
+	case interface{ Len() int }:
+		size = s.Len()
+	case interface{ Stat() (os.FileInfo, error) }:
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = int(min(fi.Size(), maxConfigBytes))
+		}
+	}
+	lr := io.LimitReader(r, maxConfigBytes)
+	data := make([]byte, 0, min(size, maxConfigBytes)+1) // +1: EOF is seen without growing
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := lr.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // accessKeyList is what access_keys_from holds; its tag names it in errors.
 type accessKeyList struct {
 	Keys []AccessKey `yaml:"access_keys_from" validate:"dive"`
@@ -419,12 +497,12 @@ func (c *Config) addAccessKeysFrom() error {
 	}
 	for i, k := range from.Keys {
 		// A reference here would be taken as the secret itself: refuse it.
-		if refPattern.MatchString(strings.TrimSpace(k.Secret.Reveal())) {
+		if _, ok := reference(strings.TrimSpace(k.Secret.Reveal())); ok {
 			return fmt.Errorf("access_keys_from[%d].secret: references are not resolved inside access_keys_from; hold the secret itself", i)
 		}
 	}
 	var msgs []string
-	if err := newValidator().Struct(&from); err != nil {
+	if err := configValidator().Struct(&from); err != nil {
 		var ves validator.ValidationErrors
 		if !errors.As(err, &ves) {
 			return err
@@ -486,6 +564,11 @@ func resolveAll(ctx context.Context, cfg *Config, rs []Resolver) error {
 	return resolve(ctx, "tasks.key", &cfg.Tasks.Key, rs)
 }
 
+// configValidator is the process's one validator for Config, built by the first
+// Parse: the check of access_keys_from and a second Parse reuse it, and the
+// structure of Config it learnt.
+var configValidator = sync.OnceValue(newValidator)
+
 // newValidator returns the validator for Config: errors are named by YAML keys.
 func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
@@ -506,7 +589,7 @@ func newValidator() *validator.Validate {
 
 func validate(cfg *Config) error {
 	var msgs []string
-	if err := newValidator().Struct(cfg); err != nil {
+	if err := configValidator().Struct(cfg); err != nil {
 		var ves validator.ValidationErrors
 		if !errors.As(err, &ves) {
 			return err
@@ -581,13 +664,14 @@ func onlyDocument(dec *yaml.Decoder) error {
 	return nil
 }
 
-// yamlValue is how yaml.v3 quotes a value in its errors.
-var yamlValue = regexp.MustCompile("`[^`]*`")
+// yamlValue is how yaml.v3 quotes a value in its errors; compiled by the first
+// error, not at every start.
+var yamlValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("`[^`]*`") })
 
 // yamlMessage is a yaml.v3 error without the values it quotes, which may be
 // secrets: "line 3: cannot unmarshal !!str into ...".
 func yamlMessage(err error) string {
-	return yamlValue.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "a value")
+	return yamlValue().ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "a value")
 }
 
 // crossCheck checks what spans several keys.

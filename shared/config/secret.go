@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 )
 
@@ -48,17 +47,42 @@ func (f ResolverFunc) Resolve(ctx context.Context, ref string) (string, bool, er
 	return f(ctx, ref)
 }
 
-var (
-	// refPattern matches a reference: ${REF}, or {{REF}} where a tool renders ${}
-	// itself (Serverless Devs does, in s.yaml).
-	refPattern    = regexp.MustCompile(`^(?:\$\{([^{}]+)\}|\{\{([^{}]+)\}\})$`)
-	envVarPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
+// reference returns what value (already trimmed) names when it is a reference,
+// ${REF}, or {{REF}} where a tool renders ${} itself (Serverless Devs does, in
+// s.yaml): REF is one or more characters, none of them a brace. It is the regexp
+// ^(?:\$\{([^{}]+)\}|\{\{([^{}]+)\}\})$ as a few comparisons, which a start
+// runs for every secret without compiling a regexp.
+func reference(value string) (string, bool) {
+	var ref string
+	switch {
+	case len(value) > 3 && strings.HasPrefix(value, "${") && strings.HasSuffix(value, "}"):
+		ref = value[2 : len(value)-1]
+	case len(value) > 4 && strings.HasPrefix(value, "{{") && strings.HasSuffix(value, "}}"):
+		ref = value[2 : len(value)-2]
+	default:
+		return "", false
+	}
+	return ref, !strings.ContainsAny(ref, "{}")
+}
+
+// envVarName reports whether ref can name an environment variable:
+// ^[A-Za-z_][A-Za-z0-9_]*$.
+func envVarName(ref string) bool {
+	for i := 0; i < len(ref); i++ {
+		switch c := ref[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', c == '_':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return ref != ""
+}
 
 // Env resolves ${NAME} from the process environment. An unset or empty variable is
 // an error: a secret is never silently empty.
 var Env Resolver = ResolverFunc(func(_ context.Context, ref string) (string, bool, error) {
-	if !envVarPattern.MatchString(ref) {
+	if !envVarName(ref) {
 		return "", false, nil
 	}
 	v, ok := os.LookupEnv(ref)
@@ -71,11 +95,11 @@ var Env Resolver = ResolverFunc(func(_ context.Context, ref string) (string, boo
 // resolve replaces s by the secret it references when it is of the form ${REF}
 // or {{REF}}; other values are literal. key names the setting in errors.
 func resolve(ctx context.Context, key string, s *Secret, resolvers []Resolver) error {
-	m := refPattern.FindStringSubmatch(strings.TrimSpace(s.value))
-	if m == nil {
+	written := strings.TrimSpace(s.value)
+	ref, ok := reference(written)
+	if !ok {
 		return nil
 	}
-	ref, written := m[1]+m[2], strings.TrimSpace(s.value)
 	for _, r := range resolvers {
 		v, handled, err := r.Resolve(ctx, ref)
 		if !handled {
@@ -97,9 +121,6 @@ func resolve(ctx context.Context, key string, s *Secret, resolvers []Resolver) e
 // Reference returns the reference a configuration value names (${REF} or {{REF}}, without the
 // braces), or "" when the value is literal.
 func Reference(value string) string {
-	m := refPattern.FindStringSubmatch(strings.TrimSpace(value))
-	if m == nil {
-		return ""
-	}
-	return m[1] + m[2]
+	ref, _ := reference(strings.TrimSpace(value))
+	return ref
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"sync"
 	"time"
 
 	"chpass/shared/batch"
@@ -45,8 +46,11 @@ func taskType(kind string) string {
 	return kind
 }
 
-// userParam matches the parameters of a batch's users.
-var userParam = regexp.MustCompile(`^User\.[1-9][0-9]{0,2}\.(Name|Password)$`)
+// userParam matches the parameters of a batch's users; compiled by the first
+// task shown, not at every start.
+var userParam = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^User\.[1-9][0-9]{0,2}\.(Name|Password)$`)
+})
 
 // maskedRequest returns the parameters worth showing in ListTasks, with every
 // password replaced by "******".
@@ -56,8 +60,8 @@ func maskedRequest(params map[string]string) map[string]string {
 		switch {
 		case k == "Action" || k == "ClusterId" || k == "Async" || k == "Version" || k == "RegionId":
 			out[k] = v
-		case userParam.MatchString(k):
-			if m := userParam.FindStringSubmatch(k); m[1] == "Password" {
+		case userParam().MatchString(k):
+			if m := userParam().FindStringSubmatch(k); m[1] == "Password" {
 				v = "******"
 			}
 			out[k] = v

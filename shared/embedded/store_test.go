@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -946,4 +947,35 @@ func TestWithPolicy(t *testing.T) {
 	// Self-service through the store keeps the store's rules.
 	wantCode(t, s.ChangePassword(ctx, "alice", "p3", "p2"), "")
 	wantRule(t, s.ChangePassword(ctx, "alice", "p2", "p2"), password.RuleReusePrevention)
+}
+
+// A start seeds the configured users with EnsureUser: for a user the file
+// already holds, it computes no argon2id hash. Each hash allocates its whole
+// memory cost (16 MiB here), so the bytes allocated tell whether one ran.
+func TestEnsureUserOfAnExistingUserHashesNothing(t *testing.T) {
+	const memKiB = 16 << 10
+	opts := embedded.Options{Path: filepath.Join(t.TempDir(), "chpass.db"), Argon2: embedded.Argon2Params{Time: 1, MemoryKiB: memKiB, Threads: 1}}
+	ctx := context.Background()
+	allocated := func(f func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	s, err := embedded.Open(opts)
+	wantCode(t, err, "")
+	if n := allocated(func() { mustEnsure(t, s, "alice", "Alice-Old-Pass1!") }); n < memKiB<<10 {
+		t.Fatalf("creating alice allocated %d bytes: no hash seen, the measure proves nothing", n)
+	}
+	wantCode(t, s.Close(), "")
+	s = mustOpen(t, opts) // the next start
+	var created bool
+	if n := allocated(func() { created, err = s.EnsureUser(ctx, "alice", "Alice-Old-Pass1!") }); n >= 1<<20 {
+		t.Errorf("EnsureUser of an existing user allocated %d bytes: it hashed the password", n)
+	}
+	wantCode(t, err, "")
+	if created {
+		t.Error("EnsureUser created alice again")
+	}
 }

@@ -32,7 +32,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-playground/validator/v10"
 	"github.com/rs/zerolog"
 
 	"chpass/shared/gateway"
@@ -119,7 +118,6 @@ type Handler struct {
 	log          zerolog.Logger
 	now          func() time.Time
 	function     string
-	validate     *validator.Validate
 	guard        Guard
 	cors         *cors
 	page         *page
@@ -193,7 +191,6 @@ func New(opts Options) (*Handler, error) {
 		log:          opts.Logger,
 		now:          now,
 		function:     opts.Function,
-		validate:     newRequestValidator(),
 		guard:        g,
 	}, nil
 }
@@ -293,7 +290,7 @@ func (h *Handler) change(r *http.Request, x *exchange) *apiError {
 	if err := checkContentType(r); err != nil {
 		return err
 	}
-	req, err := decodeChange(h.validate, body)
+	req, err := decodeChange(requestValidator(), body)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -29,6 +30,11 @@ type changeRequest struct {
 	OldPassword string `json:"old_password" validate:"required,max=1024"`
 	NewPassword string `json:"new_password" validate:"required,max=1024"`
 }
+
+// requestValidator is the process's one validator of changeRequest, built by the
+// first change request rather than by New: a start, and requests that change no
+// password, never pay for it.
+var requestValidator = sync.OnceValue(newRequestValidator)
 
 // newRequestValidator returns the validator of changeRequest, reporting fields by
 // their JSON names.

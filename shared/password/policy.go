@@ -231,11 +231,17 @@ func NewValidator(p Policy) *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterStructValidation(func(sl validator.StructLevel) {
 		c := sl.Current().Interface().(Candidate)
-		for _, vi := range p.Check(c.Name, c.Password) {
-			sl.ReportError(nil, "Password", "Password", vi.Rule, "")
-		}
+		reportViolations(sl, p.Check(c.Name, c.Password))
 	}, Candidate{})
 	return v
+}
+
+// reportViolations reports each violation as a field error on Password whose tag
+// is the rule's name.
+func reportViolations(sl validator.StructLevel, vs []Violation) {
+	for _, vi := range vs {
+		sl.ReportError(nil, "Password", "Password", vi.Rule, "")
+	}
 }
 
 // violations turns the validation errors of a Candidate back into Violations.

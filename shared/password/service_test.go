@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -127,6 +128,8 @@ func TestCheckName(t *testing.T) {
 		{"alice)(uid=*", false}, {"a,b", false}, {"a=b", false}, {"a+b", false}, {"a<b", false},
 		{"#a", false}, {"a;rm -rf /", false}, {"a\\b", false}, {"a\x00", false}, {"$(id)", false},
 		{"ünicode", false}, {string(make([]byte, 65)), false},
+		{"_svc", true}, {"0day", true}, {"@a", false}, {"a@", true}, {"a.", true}, {"a\n", false},
+		{strings.Repeat("a", 64), true}, {strings.Repeat("a", 65), false}, {"a" + strings.Repeat(".", 63), true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.name), func(t *testing.T) {
@@ -325,4 +328,78 @@ func TestServiceChangeOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// namePattern is the rule CheckName states, as a regexp: wellFormedName must
+// agree with it on every string.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$`)
+
+// TestWellFormedNameIsThePattern checks wellFormedName against namePattern on
+// every string of one and two bytes and on strings around the 64-byte limit.
+func TestWellFormedNameIsThePattern(t *testing.T) {
+	check := func(name string) {
+		t.Helper()
+		if got, want := wellFormedName(name), namePattern.MatchString(name); got != want {
+			t.Fatalf("wellFormedName(%q) = %v, the pattern says %v", name, got, want)
+		}
+	}
+	check("")
+	for a := range 256 {
+		check(string([]byte{byte(a)}))
+		for b := range 256 {
+			check(string([]byte{byte(a), byte(b)}))
+		}
+	}
+	for _, n := range []int{62, 63, 64, 65, 66} {
+		for _, c := range []string{"a", ".", "@", "-", "_", "9", "\n", "\x00", "é"} {
+			check(strings.Repeat("x", n-1) + c)
+			check(c + strings.Repeat("x", n-1))
+		}
+	}
+}
+
+// FuzzWellFormedName checks wellFormedName against namePattern on any input.
+func FuzzWellFormedName(f *testing.F) {
+	for _, s := range []string{"alice", "svc@example.test", "-rf", "a.b-c", "ünicode", strings.Repeat("a", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := wellFormedName(name), namePattern.MatchString(name); got != want {
+			t.Fatalf("wellFormedName(%q) = %v, the pattern says %v", name, got, want)
+		}
+	})
+}
+
+// Services share one validator: each still checks against its own policy, also
+// when they check at the same moment.
+func TestServicesKeepTheirOwnPolicy(t *testing.T) {
+	strict, loose := DefaultPolicy(), DefaultPolicy()
+	strict.MinimumPasswordLength = 16
+	loose.PasswordCharCombination = 2
+	services := map[string]*Service{"strict": NewService(strict, newFake(nil)), "loose": NewService(loose, newFake(nil))}
+	// "Abcdefghij12" has 12 characters of three classes; "abcdefghij12" only two classes.
+	want := map[string]map[string][]string{
+		"strict": {"Abcdefghij12": {RuleMinLength}, "abcdefghij12": {RuleMinLength, RuleCharCombination}},
+		"loose":  {"Abcdefghij12": nil, "abcdefghij12": nil},
+	}
+	var wg sync.WaitGroup
+	for name, svc := range services {
+		for pw, rules := range want[name] {
+			wg.Go(func() {
+				for range 50 {
+					var got []string
+					if err := svc.Check("alice", pw); err != nil {
+						for _, v := range ErrorViolations(err) {
+							got = append(got, v.Rule)
+						}
+					}
+					if !slices.Equal(got, rules) {
+						t.Errorf("%s policy, %q: rules %v, want %v", name, pw, got, rules)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
 }

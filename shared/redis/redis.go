@@ -23,6 +23,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -86,6 +87,21 @@ type quiet struct{}
 func (quiet) Printf(context.Context, string, ...any) {}
 
 func init() { goredis.SetLogger(quiet{}) }
+
+// script is a Lua script run with EVALSHA (EVAL when the server lacks it). Its
+// goredis.Script, which hashes the source, is made by its first run rather than
+// at every start: a package-level &script{...} costs a start nothing.
+type script struct {
+	src  string
+	once sync.Once
+	s    *goredis.Script
+}
+
+// Run runs the script as goredis.Script.Run does.
+func (sc *script) Run(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd {
+	sc.once.Do(func() { sc.s = goredis.NewScript(sc.src) })
+	return sc.s.Run(ctx, c, keys, args...)
+}
 
 func options(cfg Config) (*goredis.Options, error) {
 	addr := cfg.Address
@@ -201,15 +217,15 @@ func (s *Store) nonceKey(k guard.Key, nonce string) string {
 }
 
 // admitScript: KEYS lock, fails, nonce; ARGV ttl in ms. Returns a guard.Verdict.
-var admitScript = goredis.NewScript(`
+var admitScript = &script{src: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end
 if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return 2 end
 redis.call('DEL', KEYS[2])
 return 1
-`)
+`}
 
 // failScript: KEYS lock, fails; ARGV failures, lock ms, window ms. Returns a guard.Verdict.
-var failScript = goredis.NewScript(`
+var failScript = &script{src: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end
 local n = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -219,7 +235,7 @@ if n >= tonumber(ARGV[1]) then
   return 5
 end
 return 4
-`)
+`}
 
 // Admit implements guard.Store.
 func (s *Store) Admit(ctx context.Context, k guard.Key, nonce string, ttl time.Duration) (guard.Verdict, error) {

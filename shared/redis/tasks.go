@@ -103,7 +103,7 @@ local f = redis.call('HMGET', KEYS[1], 'status', 'owner', 'lease', 'total')
 if f[1] ~= 'running' then return redis.error_reply('ended') end
 `
 
-var createScript = goredis.NewScript(nowLua + `
+var createScript = &script{src: nowLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('exists') end
 local created, updated = ARGV[4], ARGV[5]
 if created == '' then created = string.format('%d', now) end
@@ -114,16 +114,16 @@ redis.call('ZADD', KEYS[2], created, ARGV[1])
 redis.call('ZADD', KEYS[3], created, ARGV[1])
 redis.call('ZADD', KEYS[4], created, ARGV[1])
 return 1
-`)
+`}
 
-var getScript = goredis.NewScript(`
+var getScript = &script{src: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('notfound') end
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
-`)
+`}
 
 // listScript: KEYS[1] an index; ARGV prefix, start, stop, reverse. Returns
 // the total and, for each id in the range, its two hashes.
-var listScript = goredis.NewScript(`
+var listScript = &script{src: `
 local total = redis.call('ZCARD', KEYS[1])
 local ids
 if ARGV[4] == '1' then ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3])
@@ -134,35 +134,35 @@ for _, id in ipairs(ids) do
   table.insert(out, {redis.call('HGETALL', k), redis.call('HGETALL', k .. ':u')})
 end
 return out
-`)
+`}
 
-var claimScript = goredis.NewScript(nowLua + heldLua + `
+var claimScript = &script{src: nowLua + heldLua + `
 if f[2] ~= '' and f[2] ~= ARGV[1] and now < tonumber(f[3]) then return redis.error_reply('claimed') end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease', string.format('%d', now + tonumber(ARGV[2])))
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
-`)
+`}
 
-var recordScript = goredis.NewScript(heldLua + `
+var recordScript = &script{src: heldLua + `
 if ARGV[1] == '' or f[2] ~= ARGV[1] then return redis.error_reply('claimed') end
 local i = tonumber(ARGV[2])
 if i < 0 or i >= tonumber(f[4]) or (ARGV[5] ~= 'intent' and ARGV[5] ~= 'outcome') then return redis.error_reply('invalid') end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'updated', ARGV[4])
 return 1
-`)
+`}
 
-var releaseScript = goredis.NewScript(heldLua + `
+var releaseScript = &script{src: heldLua + `
 if ARGV[1] == '' or f[2] ~= ARGV[1] then return redis.error_reply('claimed') end
 redis.call('HSET', KEYS[1], 'owner', '', 'lease', '0')
 return 1
-`)
+`}
 
-var finishScript = goredis.NewScript(nowLua + heldLua + `
+var finishScript = &script{src: nowLua + heldLua + `
 if ARGV[1] == '' or f[2] ~= ARGV[1] then return redis.error_reply('claimed') end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'sealed', '', 'owner', '', 'lease', '0', 'updated', string.format('%d', now))
 redis.call('ZREM', KEYS[3], ARGV[3])
 return 1
-`)
+`}
 
 // CreateTask implements batch.TaskStore.
 func (t Tasks) CreateTask(ctx context.Context, task batch.Task) error {
