@@ -405,6 +405,11 @@ func (r *run) execute(ctx context.Context) {
 	svc, rerr := r.e.opts.Resolve(ctx, r.t.Cluster)
 	var check checker
 	if rerr == nil {
+		if !r.abandon {
+			// The entries of the users still to reset, found in bulk when the
+			// directory can, for this run only.
+			svc = svc.ForBatch(ctx, r.pendingNames(users))
+		}
 		check = newChecker(svc.Directory())
 	}
 	each(ctx, len(users), r.e.opts.Concurrency, func(i int) {
@@ -485,6 +490,19 @@ func settle(ctx context.Context, check checker, u password.ResetRequest, since t
 		return nil, true
 	}
 	return err, false
+}
+
+// pendingNames returns the names of users without an outcome yet.
+func (r *run) pendingNames(users []password.ResetRequest) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(users))
+	for i, u := range users {
+		if rec, seen := r.byIndex[i]; !seen || rec.Phase != PhaseOutcome {
+			names = append(names, u.Name)
+		}
+	}
+	return names
 }
 
 func (r *run) openUsers() ([]password.ResetRequest, error) {
@@ -624,6 +642,11 @@ func Reset(ctx context.Context, svc *password.Service, cluster string, origin Or
 			audit(ev)
 		}
 	}
+	names := make([]string, len(users))
+	for i, u := range users {
+		names[i] = u.Name
+	}
+	svc = svc.ForBatch(ctx, names) // the users' entries, found in bulk when the directory can
 	check := newChecker(svc.Directory())
 	results := make([]password.ResetResult, len(users))
 	for i, u := range users {
