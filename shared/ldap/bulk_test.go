@@ -477,3 +477,26 @@ func TestBatchSearchFails(t *testing.T) {
 		}
 	})
 }
+
+// TestResetNeverWithoutDN: a reset on an empty DN is refused before anything
+// is sent, since the Password Modify operation without a user identity would
+// change the service account's own password.
+func TestResetNeverWithoutDN(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	d := fakeDirectory(t, 0, func(context.Context) (conn, error) {
+		return &fakeConn{ext: func() error { calls.Add(1); return nil }}, nil
+	})
+	v := &batchDirectory{Directory: d, chunks: map[string]*batchChunk{"alice": {done: make(chan struct{}), dns: map[string]string{"alice": ""}}}, now: time.Now}
+	close(v.chunks["alice"].done)
+	v.chunks["alice"].at = time.Now()
+	if err := d.resetDN(context.Background(), "test", "", "New-Pass-1"); err == nil {
+		t.Fatal("resetDN accepted an empty DN")
+	}
+	if got := password.ErrorCode(v.ResetPassword(context.Background(), "alice", "New-Pass-1")); got != password.EINTERNAL {
+		t.Fatalf("a view holding an empty DN: code %q, want EINTERNAL", got)
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("%d Password Modify requests sent", calls.Load())
+	}
+}

@@ -592,6 +592,11 @@ func (d *Directory) ResetPassword(ctx context.Context, name, newPassword string)
 // shadowLastChange when configured (a failure of which only warns). It returns
 // the LDAP error, untranslated.
 func (d *Directory) resetDN(ctx context.Context, op, dn, newPassword string) error {
+	if dn == "" {
+		// An RFC 3062 request without a user identity changes the password
+		// of the user bound: the service account's own.
+		return errors.New("no DN to reset")
+	}
 	var shadowErr error
 	err := d.withService(ctx, false, func(c conn) error {
 		if err := d.dialect.reset(c, dn, newPassword); err != nil {
