@@ -500,3 +500,30 @@ func TestResetNeverWithoutDN(t *testing.T) {
 		t.Fatalf("%d Password Modify requests sent", calls.Load())
 	}
 }
+
+func TestRDNValue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		dn, value string
+		ok        bool
+	}{
+		{"uid=alice,ou=people,dc=x", "alice", true},
+		{"UID=alice,ou=people,dc=x", "alice", true},
+		{"uid=alice", "alice", true},
+		{"cn=alice,ou=people,dc=x", "", false},
+		{"uid=alice+cn=x,ou=people,dc=x", "", false},
+		{`uid=a\,b,ou=people,dc=x`, "a,b", true},
+		{`uid=a\2cb,ou=people,dc=x`, "a,b", true},
+		{`uid=a\+b,ou=people,dc=x`, "a+b", true},
+		{`uid=\ a,ou=people,dc=x`, " a", true},
+		{"uid=a=b,ou=people,dc=x", "a=b", true}, // as ParseDN reads it
+		{"uid=,ou=people", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		value, ok := rdnValue(tt.dn, "uid")
+		if value != tt.value || ok != tt.ok {
+			t.Errorf("rdnValue(%q) = %q, %v; want %q, %v", tt.dn, value, ok, tt.value, tt.ok)
+		}
+	}
+}
