@@ -267,7 +267,8 @@ func (e *Engine) RunPending(ctx context.Context) error {
 // <id>" from any instance: it is idempotent. It claims the task (returning nil
 // at once when the task has ended or a live run elsewhere holds it), skips
 // every user with an outcome, reconciles every intent without one, resets the
-// rest, and ends the task. When ctx ends first it records what it finished,
+// rest (their entries found in bulk first when the directory is a
+// password.BatchFinder, for this run only), and ends the task. When ctx ends first it records what it finished,
 // releases the claim and returns ctx's error; the next Run resumes.
 func (e *Engine) Run(ctx context.Context, id string) error {
 	return e.run(ctx, id, false)
@@ -629,6 +630,8 @@ func each(ctx context.Context, n, concurrency int, fn func(i int)) {
 // batch's order; users not started when ctx ends fail with ECANCELED (and have
 // no audit event). A reset whose answer was lost (EUNAVAILABLE) is settled
 // by asking a PasswordHolder directory whether the user holds the password.
+// The users' entries are found in bulk first when the directory can
+// (password.BatchFinder), for this batch only.
 func Reset(ctx context.Context, svc *password.Service, cluster string, origin Origin, users []password.ResetRequest,
 	concurrency int, audit func(AuditEvent), now func() time.Time) []password.ResetResult {
 	if now == nil {

@@ -45,10 +45,14 @@ type bulkSearch struct {
 // newBulkSearch returns how d's configuration can find names in bulk, or nil
 // when it cannot be done safely: a user search filter whose %s is anything but
 // the one value of an equality on the name attribute, reached from the top
-// through AND only, so that the filter of a name is the same condition on
-// every entry and the name's equality.
+// through AND only (so that the filter of a name is the same condition on
+// every entry and the name's equality), or a DN template with %s beyond its
+// RDN.
 func newBulkSearch(cfg Config, scope int, listBase string) *bulkSearch {
 	if cfg.UserSearch == nil {
+		if strings.Count(cfg.UserDNTemplate, "%s") != 1 {
+			return nil // the name is in the parent too: no one parent to search under
+		}
 		return &bulkSearch{base: listBase, scope: goldap.ScopeSingleLevel, template: true}
 	}
 	f, attr := cfg.UserSearch.Filter, cfg.NameAttribute

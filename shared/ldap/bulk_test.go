@@ -89,6 +89,9 @@ func TestBulkFilterEscapes(t *testing.T) {
 			t.Errorf("term %d: tag %d value %q, want the equality to %q", i, term.Tag, term.Children[1].Data.Bytes(), names[i])
 		}
 	}
+	if b := newBulkSearch(Config{NameAttribute: "uid", UserDNTemplate: "uid=%s,ou=%s"}, 0, "ou=%s"); b != nil {
+		t.Fatalf("bulk search %+v for a DN template with the name in its parent", b)
+	}
 	tmpl := newBulkSearch(Config{NameAttribute: "uid", UserDNTemplate: "uid=%s,ou=people"}, 0, "ou=people")
 	if got, want := tmpl.filter("uid", names[:2]), `(|(uid=\2a)(uid=alice\29\28uid=\2a))`; got != want {
 		t.Fatalf("template filter %s, want %s", got, want)

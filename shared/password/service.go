@@ -222,8 +222,9 @@ func (s *Service) ResetAll(ctx context.Context, entries []ResetRequest, concurre
 // changing the password (LDAP: a search per user).
 type BatchFinder interface {
 	// ForBatch returns the directory for one run of a batch that resets names'
-	// passwords: names' entries are found now, in bulk, and its ResetPassword
-	// then changes each of them without looking the user up again. It answers
+	// passwords: names' entries are found in bulk (from now on, in the
+	// background; a ResetPassword waits for its own), and its ResetPassword
+	// changes each of them without looking the user up again. It answers
 	// every call exactly as the directory itself would: a name it could not
 	// settle in bulk (not found, found twice, a stored spelling that differs,
 	// a failed search, a resolution grown old) is looked up on its own, as
@@ -234,8 +235,8 @@ type BatchFinder interface {
 
 // ForBatch returns the service for one run of a batch that resets names: when
 // its directory is a BatchFinder, a copy of s, events included, in front of the
-// directory's view for the batch (see BatchFinder), whose entries are found now
-// in a few operations; otherwise s itself. Use the copy for that run only.
+// directory's view for the batch (see BatchFinder), which finds the entries in
+// a few operations; otherwise s itself. Use the copy for that run only.
 func (s *Service) ForBatch(ctx context.Context, names []string) *Service {
 	f, ok := s.dir.(BatchFinder)
 	if !ok || len(names) == 0 {
