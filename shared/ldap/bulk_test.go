@@ -183,6 +183,15 @@ func TestBatchFindsUsersInBulk(t *testing.T) {
 			}
 		}
 
+		// The view still reconciles as the directory does (batch.PasswordHolder).
+		holder, ok := svc.ForBatch(ctx, []string{entries[0].Name}).Directory().(batch.PasswordHolder)
+		if !ok {
+			t.Fatal("the batch view is not a batch.PasswordHolder")
+		}
+		if held, err := holder.HoldsPassword(ctx, entries[0].Name, entries[0].Password); err != nil || !held {
+			t.Fatalf("HoldsPassword through the view: %v, %v; want true", held, err)
+		}
+
 		// Without the bulk read, as before: one search per user.
 		searches.Store(0)
 		for _, en := range entries[:10] {
