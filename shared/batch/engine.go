@@ -267,7 +267,8 @@ func (e *Engine) RunPending(ctx context.Context) error {
 // <id>" from any instance: it is idempotent. It claims the task (returning nil
 // at once when the task has ended or a live run elsewhere holds it), skips
 // every user with an outcome, reconciles every intent without one, resets the
-// rest, and ends the task. When ctx ends first it records what it finished,
+// rest (their entries found in bulk first when the directory is a
+// password.BatchFinder, for this run only), and ends the task. When ctx ends first it records what it finished,
 // releases the claim and returns ctx's error; the next Run resumes.
 func (e *Engine) Run(ctx context.Context, id string) error {
 	return e.run(ctx, id, false)
@@ -405,6 +406,11 @@ func (r *run) execute(ctx context.Context) {
 	svc, rerr := r.e.opts.Resolve(ctx, r.t.Cluster)
 	var check checker
 	if rerr == nil {
+		if !r.abandon {
+			// The entries of the users still to reset, found in bulk when the
+			// directory can, for this run only.
+			svc = svc.ForBatch(ctx, r.pendingNames(users))
+		}
 		check = newChecker(svc.Directory())
 	}
 	each(ctx, len(users), r.e.opts.Concurrency, func(i int) {
@@ -485,6 +491,19 @@ func settle(ctx context.Context, check checker, u password.ResetRequest, since t
 		return nil, true
 	}
 	return err, false
+}
+
+// pendingNames returns the names of users without an outcome yet.
+func (r *run) pendingNames(users []password.ResetRequest) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(users))
+	for i, u := range users {
+		if rec, seen := r.byIndex[i]; !seen || rec.Phase != PhaseOutcome {
+			names = append(names, u.Name)
+		}
+	}
+	return names
 }
 
 func (r *run) openUsers() ([]password.ResetRequest, error) {
@@ -611,6 +630,8 @@ func each(ctx context.Context, n, concurrency int, fn func(i int)) {
 // batch's order; users not started when ctx ends fail with ECANCELED (and have
 // no audit event). A reset whose answer was lost (EUNAVAILABLE) is settled
 // by asking a PasswordHolder directory whether the user holds the password.
+// The users' entries are found in bulk first when the directory can
+// (password.BatchFinder), for this batch only.
 func Reset(ctx context.Context, svc *password.Service, cluster string, origin Origin, users []password.ResetRequest,
 	concurrency int, audit func(AuditEvent), now func() time.Time) []password.ResetResult {
 	if now == nil {
@@ -624,6 +645,11 @@ func Reset(ctx context.Context, svc *password.Service, cluster string, origin Or
 			audit(ev)
 		}
 	}
+	names := make([]string, len(users))
+	for i, u := range users {
+		names[i] = u.Name
+	}
+	svc = svc.ForBatch(ctx, names) // the users' entries, found in bulk when the directory can
 	check := newChecker(svc.Directory())
 	results := make([]password.ResetResult, len(users))
 	for i, u := range users {

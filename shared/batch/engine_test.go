@@ -3,6 +3,7 @@ package batch_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -690,4 +691,113 @@ func TestAbandon(t *testing.T) {
 			t.Fatal("Abandon reset a user")
 		}
 	})
+}
+
+// finder is holder as a password.BatchFinder: ForBatch records the names it
+// is asked for, and its view counts the resets made through it.
+type finder struct {
+	*holder
+	asked  [][]string
+	viewed map[string]int
+}
+
+func newFinder(names ...string) *finder {
+	return &finder{holder: &holder{dir: newDir(names...)}, viewed: map[string]int{}}
+}
+
+func (f *finder) ForBatch(_ context.Context, names []string) password.Directory {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, slices.Clone(names))
+	return finderView{f}
+}
+
+// finderView is a finder's view for one batch; HoldsPassword is the finder's.
+type finderView struct{ *finder }
+
+func (v finderView) ResetPassword(ctx context.Context, name, pw string) error {
+	v.mu.Lock()
+	v.viewed[name]++
+	v.mu.Unlock()
+	return v.finder.ResetPassword(ctx, name, pw)
+}
+
+// TestResetFindsUsersInBulk: a synchronous batch asks a BatchFinder for all
+// its names once, before any change, and resets every user through the view.
+func TestResetFindsUsersInBulk(t *testing.T) {
+	f := newFinder(names(5)...)
+	svc := password.NewService(password.DefaultPolicy(), f)
+	var seq []string
+	rs := batch.Reset(context.Background(), svc, "c", batch.Origin{}, users(5), 2, func(ev batch.AuditEvent) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.asked) != 1 {
+			t.Errorf("audit event %s:%s before ForBatch", ev.Name, ev.Phase)
+		}
+		seq = append(seq, ev.Name)
+	}, nil)
+	for _, r := range rs {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Name, r.Err)
+		}
+	}
+	if want := [][]string{names(5)}; !slices.EqualFunc(f.asked, want, slices.Equal) {
+		t.Fatalf("ForBatch asked for %v, want %v", f.asked, want)
+	}
+	for _, n := range names(5) {
+		if f.viewed[n] != 1 || f.count(n) != 1 {
+			t.Errorf("%s: %d resets through the view, %d in all; want 1 and 1", n, f.viewed[n], f.count(n))
+		}
+	}
+	if len(seq) != 10 {
+		t.Errorf("%d audit events, want 10", len(seq))
+	}
+}
+
+// TestRunFindsPendingUsersInBulk: a resumed task asks a BatchFinder for the
+// users without an outcome only, resets through the view, and reconciles its
+// intents exactly as without it (through the view's HoldsPassword); Abandon
+// asks for nobody.
+func TestRunFindsPendingUsersInBulk(t *testing.T) {
+	store := &batchtest.Memory{}
+	f := newFinder(names(4)...)
+	id := crashed(t, store, f.dir)
+	e, _ := newEngine(t, store, f, nil)
+	if err := e.Run(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"u1", "u2", "u3"}}; !slices.EqualFunc(f.asked, want, slices.Equal) {
+		t.Fatalf("ForBatch asked for %v, want %v (the users without an outcome)", f.asked, want)
+	}
+	task, got := outcomes(t, store, id)
+	if task.Status != batch.StatusSucceeded {
+		t.Fatalf("task %s", task.Status)
+	}
+	for _, n := range names(4) {
+		if r := got[n]; r.Phase != batch.PhaseOutcome || r.Code != "" {
+			t.Errorf("%s: %+v", n, r)
+		}
+		if c := f.count(n); c != 1 {
+			t.Errorf("%s reset %d times, want once", n, c)
+		}
+	}
+	// u0 and u1 were reset before the crash; u2 and u3 now, through the view.
+	if want := map[string]int{"u2": 1, "u3": 1}; !maps.Equal(f.viewed, want) {
+		t.Errorf("resets through the view %v, want %v", f.viewed, want)
+	}
+	if !got["u1"].Checked || f.checks != 2 {
+		t.Errorf("u1 checked %v, %d HoldsPassword calls; want true and 2", got["u1"].Checked, f.checks)
+	}
+
+	// Abandon resets nobody, and finds nobody.
+	store = &batchtest.Memory{}
+	f = newFinder(names(4)...)
+	id = crashed(t, store, f.dir)
+	e, _ = newEngine(t, store, f, nil)
+	if err := e.Abandon(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.asked) != 0 || len(f.viewed) != 0 {
+		t.Fatalf("Abandon asked ForBatch for %v and reset %v", f.asked, f.viewed)
+	}
 }

@@ -578,3 +578,56 @@ func TestADPasswordChangedSince(t *testing.T) {
 		}
 	})
 }
+
+// TestADBatchFindsUsersInBulk: on Active Directory too, a batch finds its
+// users 25 at a time (by sAMAccountName or userPrincipalName, under the
+// default user filter), resets each one's own password without another
+// search, leaves another spelling to its own lookup (not found), and applies
+// a cluster's reset options (must change at next logon) through the view.
+func TestADBatchFindsUsersInBulk(t *testing.T) {
+	e := requireAD(t)
+	fresh := e.FreshUsers(t, 31) // the first is not in the batch: another spelling of its name is
+	for _, tt := range []struct {
+		name  string
+		cfg   Config
+		users []directorytest.Account
+	}{
+		{"SAMAccountName", e.ldaps(), fresh},
+		{"UserPrincipalName", e.startTLSUPN(), upn(fresh)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := newDirectory(t, tt.cfg)
+			d, err := base.WithReset(ResetOptions{MustChange: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			searches := countSearches(base) // d shares base's connections
+			d.dialFn = base.dialFn
+			stray := strings.ToUpper(tt.users[0].Name)
+			entries := []password.ResetRequest{{Name: stray, Password: "Ad-Stray-1x!"}}
+			for i, u := range tt.users[1:] {
+				entries = append(entries, password.ResetRequest{Name: u.Name, Password: fmt.Sprintf("Ad-Bulk-%s-%02d!", tt.name[:3], i)})
+			}
+			results := password.NewService(password.DefaultPolicy(), d).ResetAll(context.Background(), entries, 8)
+			if code := password.ErrorCode(results[0].Err); code != password.ENOTFOUND {
+				t.Fatalf("reset of %s: code %q (%v), want ENOTFOUND", stray, code, results[0].Err)
+			}
+			for _, r := range results[1:] {
+				if r.Err != nil {
+					t.Fatalf("%s: %v", r.Name, r.Err)
+				}
+			}
+			// Two bulk searches for 31 names, and one lookup for the stray.
+			// (A batch holding both spellings would leave both to their
+			// lookups; CheckBatch refuses such a batch.)
+			if n := searches.Load(); n != 3 {
+				t.Fatalf("a batch of %d names sent %d searches, want 3", len(entries), n)
+			}
+			for _, u := range fresh[1:] {
+				if got := e.Attr(t, u.Name, "pwdLastSet"); got != "0" {
+					t.Fatalf("%s: pwdLastSet %s after a reset with MustChange, want 0", u.Name, got)
+				}
+			}
+		})
+	}
+}

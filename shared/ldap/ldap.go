@@ -139,6 +139,8 @@ type Directory struct {
 	listFilt string
 	scope    int
 	pageSize int
+	bulk     *bulkSearch // how ForBatch finds many names at once; nil: one by one
+	chunk    int         // the most names one search of ForBatch asks for
 
 	// dialFn opens a connection; a variable so that tests can replace it.
 	dialFn func(ctx context.Context) (conn, error)
@@ -273,6 +275,7 @@ func New(cfg Config) (*Directory, error) {
 		d.scope = goldap.ScopeSingleLevel
 		d.listBase, d.listFilt = parent, "("+cfg.NameAttribute+"=*)"
 	}
+	d.bulk, d.chunk = newBulkSearch(cfg, d.scope, d.listBase), DefaultBatchChunk
 	d.dialFn = d.dialNoted
 	d.pool = newPool(cfg.PoolSize, 30*time.Second, min(cfg.OpTimeout, 2*time.Second), d.dialService)
 	d.pool.ping = d.dialect.ping
@@ -582,8 +585,20 @@ func (d *Directory) ResetPassword(ctx context.Context, name, newPassword string)
 	if err != nil {
 		return d.dialect.domainError(op, admin, err)
 	}
+	return d.dialect.domainError(op, admin, d.resetDN(ctx, op, dn, newPassword))
+}
+
+// resetDN sets the password of the entry dn as the service account, and its
+// shadowLastChange when configured (a failure of which only warns). It returns
+// the LDAP error, untranslated.
+func (d *Directory) resetDN(ctx context.Context, op, dn, newPassword string) error {
+	if dn == "" {
+		// An RFC 3062 request without a user identity changes the password
+		// of the user bound: the service account's own.
+		return errors.New("no DN to reset")
+	}
 	var shadowErr error
-	err = d.withService(ctx, false, func(c conn) error {
+	err := d.withService(ctx, false, func(c conn) error {
 		if err := d.dialect.reset(c, dn, newPassword); err != nil {
 			return err
 		}
@@ -592,11 +607,10 @@ func (d *Directory) ResetPassword(ctx context.Context, name, newPassword string)
 		}
 		return nil
 	})
-	if err != nil {
-		return d.dialect.domainError(op, admin, err)
+	if err == nil {
+		d.warn(op, shadowErr)
 	}
-	d.warn(op, shadowErr)
-	return nil
+	return err
 }
 
 // LookupUser implements password.Directory.

@@ -211,11 +211,17 @@ func (s *Service) CheckBatch(entries []ResetRequest) error {
 
 // ResetAll resets every entry of a batch that CheckBatch accepted, at most
 // concurrency at a time, and returns one result per entry in the batch's order.
+// It finds the entries first, in bulk when the directory can (ForBatch).
 // Entries not started when ctx ends fail with ECANCELED; none is retried.
 func (s *Service) ResetAll(ctx context.Context, entries []ResetRequest, concurrency int) []ResetResult {
 	if concurrency < 1 {
 		concurrency = 1
 	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name
+	}
+	s = s.ForBatch(ctx, names)
 	results := make([]ResetResult, len(entries))
 	sem := make(chan struct{}, concurrency)
 	var wg sync.WaitGroup
@@ -242,4 +248,32 @@ func (s *Service) ResetAll(ctx context.Context, entries []ResetRequest, concurre
 	}
 	wg.Wait()
 	return results
+}
+
+// BatchFinder is a directory that can find the entries of many users in a few
+// operations, where ResetPassword alone would look each user up before
+// changing the password (LDAP: a search per user).
+type BatchFinder interface {
+	// ForBatch returns the directory for one run of a batch that resets names'
+	// passwords: names' entries are found in bulk (from now on, in the
+	// background; a ResetPassword waits for its own), and its ResetPassword
+	// changes each of them without looking the user up again. It answers
+	// every call exactly as the directory itself would: a name it could not
+	// settle in bulk (not found, found twice, a stored spelling that differs,
+	// a failed search, a resolution grown old) is looked up on its own, as
+	// before. Its other methods are the directory's. It never fails; the view
+	// is meant for one batch run only, and must not be kept beyond it.
+	ForBatch(ctx context.Context, names []string) Directory
+}
+
+// ForBatch returns the service for one run of a batch that resets names: when
+// its directory is a BatchFinder, a copy of s, events included, in front of the
+// directory's view for the batch (see BatchFinder), which finds the entries in
+// a few operations; otherwise s itself. Use the copy for that run only.
+func (s *Service) ForBatch(ctx context.Context, names []string) *Service {
+	f, ok := s.dir.(BatchFinder)
+	if !ok || len(names) == 0 {
+		return s
+	}
+	return s.WithDirectory(f.ForBatch(ctx, names))
 }

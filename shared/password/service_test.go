@@ -403,3 +403,74 @@ func TestServicesKeepTheirOwnPolicy(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// batchFake is fakeDirectory as a BatchFinder: its views reset through it and
+// count what they reset.
+type batchFake struct {
+	*fakeDirectory
+	asked  [][]string
+	viewed atomic.Int32
+}
+
+func (b *batchFake) ForBatch(_ context.Context, names []string) Directory {
+	b.asked = append(b.asked, slices.Clone(names))
+	return batchFakeView{b}
+}
+
+type batchFakeView struct{ *batchFake }
+
+func (v batchFakeView) ResetPassword(ctx context.Context, name, pw string) error {
+	v.viewed.Add(1)
+	return v.fakeDirectory.ResetPassword(ctx, name, pw)
+}
+
+// countingPublisher counts the events published.
+type countingPublisher struct{ n atomic.Int32 }
+
+func (p *countingPublisher) Publish(context.Context, Event) error {
+	p.n.Add(1)
+	return nil
+}
+
+// TestForBatch: a service whose directory is a BatchFinder gives, for a
+// batch, a copy in front of the directory's view, with its policy and events;
+// ResetAll resets through it. Another directory gives the service itself.
+func TestForBatch(t *testing.T) {
+	ctx := context.Background()
+	plain := NewService(DefaultPolicy(), newFake(map[string]string{"u1": "Old-Pass-1!"}))
+	if plain.ForBatch(ctx, []string{"u1"}) != plain {
+		t.Fatal("ForBatch of a directory that is no BatchFinder is not the service itself")
+	}
+
+	dir := &batchFake{fakeDirectory: newFake(map[string]string{"u1": "Old-Pass-1!", "u2": "Old-Pass-2!"})}
+	pub := &countingPublisher{}
+	svc := NewService(DefaultPolicy(), dir).WithEvents(pub, EventOptions{Directory: "d"})
+	if svc.ForBatch(ctx, nil) != svc || len(dir.asked) != 0 {
+		t.Fatal("ForBatch of no names asked the directory")
+	}
+	b := svc.ForBatch(ctx, []string{"u1", "u2"})
+	if _, ok := b.Directory().(batchFakeView); !ok || b == svc {
+		t.Fatalf("ForBatch gave a service in front of %T", b.Directory())
+	}
+	if err := b.Reset(ctx, "u1", "New-Pass-1!"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reset(ctx, "u2", "short"); ErrorCode(err) != EPOLICY {
+		t.Fatalf("the batch service's policy: %v", err)
+	}
+	if n := pub.n.Load(); n != 1 {
+		t.Fatalf("the batch service published %d events, want 1", n)
+	}
+	if err := svc.Reset(ctx, "u2", "New-Pass-2!"); err != nil || dir.viewed.Load() != 1 {
+		t.Fatalf("the service itself reset through the view (%d resets there): %v", dir.viewed.Load(), err)
+	}
+
+	dir.asked = nil
+	results := svc.ResetAll(ctx, []ResetRequest{{"u1", "Next-Pass-1!"}, {"u2", "Next-Pass-2!"}, {"ghost", "Next-Pass-3!"}}, 2)
+	if want := [][]string{{"u1", "u2", "ghost"}}; !slices.EqualFunc(dir.asked, want, slices.Equal) {
+		t.Fatalf("ResetAll asked ForBatch for %v, want %v", dir.asked, want)
+	}
+	if dir.viewed.Load() != 4 || results[0].Err != nil || results[1].Err != nil || ErrorCode(results[2].Err) != ENOTFOUND {
+		t.Fatalf("ResetAll: %d resets through the view, results %+v", dir.viewed.Load(), results)
+	}
+}

@@ -64,6 +64,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"OtherSpellings", testOtherSpellings},
 		{"SpecialPasswords", testSpecialPasswords},
 		{"Concurrency", testConcurrency},
+		{"Batch", testBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,4 +361,53 @@ func testConcurrency(t *testing.T, f Fixture) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// testBatch holds a password.BatchFinder's view to the directory's own
+// answers: its users are reset, each to their own new password; names that
+// hold no account (unknown, other spellings, hostile) answer as the directory
+// does, and change nobody, whether they share the batch with the real names
+// or not. A directory that is not a BatchFinder passes.
+func testBatch(t *testing.T, f Fixture) {
+	finder, ok := f.Directory.(password.BatchFinder)
+	if !ok {
+		t.Skip("not a password.BatchFinder")
+	}
+	c := ctx(t)
+	victim := f.Users[0]
+	var strays []string // names of no account
+	strays = append(strays, victim.Name+"-nobody")
+	strays = append(strays, OtherSpellings(victim.Name)...)
+	strays = append(strays, hostileNames(victim.Name)...)
+
+	// The strays alone: nobody is found, nobody changes.
+	view := finder.ForBatch(c, strays)
+	for _, name := range strays {
+		wantCode(t, fmt.Sprintf("batch reset of %q", name), view.ResetPassword(c, name, "Batch-Stray-1"), password.ENOTFOUND, password.EINVALID)
+	}
+	for i, u := range f.Users {
+		next := fmt.Sprintf("Batch-Untouched-%d", i)
+		canLogIn(t, f.Directory, u.Name, u.Password, next)
+		f.Users[i].Password = next
+	}
+
+	// The users with the strays (all but the victim's other spellings, which
+	// a batch of hers may not hold): each user gets their own password.
+	var names []string
+	for _, u := range f.Users[1:] {
+		names = append(names, u.Name)
+	}
+	names = append(names, strays[:1]...)
+	names = append(names, hostileNames(victim.Name)...)
+	view = finder.ForBatch(c, names)
+	for i, u := range f.Users[1:] {
+		wantCode(t, fmt.Sprintf("batch reset of %q", u.Name), view.ResetPassword(c, u.Name, fmt.Sprintf("Batch-Reset-%d", i)), "")
+	}
+	for _, name := range names[len(f.Users)-1:] {
+		wantCode(t, fmt.Sprintf("batch reset of %q", name), view.ResetPassword(c, name, "Batch-Stray-2"), password.ENOTFOUND, password.EINVALID)
+	}
+	for i, u := range f.Users[1:] {
+		canLogIn(t, f.Directory, u.Name, fmt.Sprintf("Batch-Reset-%d", i), fmt.Sprintf("Batch-After-%d", i))
+	}
+	canLogIn(t, f.Directory, victim.Name, f.Users[0].Password, "Batch-After-victim")
 }
