@@ -1,5 +1,5 @@
 // Package redis keeps chpass's shared state in Redis (Amazon ElastiCache or
-// MemoryDB, ApsaraDB for Redis or Tair) through go-redis, so that every
+// MemoryDB, ApsaraDB for Redis or Tair) through redigo, so that every
 // instance of a function sees the same state: the guard's used nonces and
 // bad-signature lockouts, each one atomic Lua script, one round trip.
 //
@@ -21,12 +21,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 
 	"chpass/shared/guard"
 )
@@ -53,15 +54,16 @@ type Config struct {
 	DialTimeout time.Duration
 	// Timeout bounds each command's read and write; default 500ms.
 	Timeout time.Duration
-	// PoolSize is the most connections kept open; default go-redis's (10 per CPU).
+	// PoolSize is the most connections open at once; default 10 per CPU.
 	PoolSize int
 }
 
 // Store is the shared state on Redis. It is safe for concurrent use.
 type Store struct {
-	c      *goredis.Client
-	prefix string
-	limits guard.Limits
+	pool    *redis.Pool
+	getWait time.Duration // how long a command waits for a connection, dialing included
+	prefix  string
+	limits  guard.Limits
 }
 
 var _ guard.Store = (*Store)(nil)
@@ -69,7 +71,7 @@ var _ guard.Store = (*Store)(nil)
 // Open returns a Store for cfg, locking keys by limits (zero fields take
 // guard.DefaultLimits). It does not connect; Ping does.
 func Open(cfg Config, limits guard.Limits) (*Store, error) {
-	opts, err := options(cfg)
+	o, err := options(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -77,58 +79,95 @@ func Open(cfg Config, limits guard.Limits) (*Store, error) {
 	if prefix == "" {
 		prefix = "chpass:"
 	}
-	return &Store{c: goredis.NewClient(opts), prefix: prefix, limits: limits.WithDefaults()}, nil
+	size := cfg.PoolSize
+	if size <= 0 {
+		size = 10 * runtime.GOMAXPROCS(0)
+	}
+	pool := &redis.Pool{
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			return redis.DialContext(ctx, "tcp", o.addr, o.dial...)
+		},
+		MaxActive:   size,
+		MaxIdle:     size,
+		IdleTimeout: 4 * time.Minute, // below the servers' and the NAT gateways' idle limits
+		Wait:        true,
+	}
+	return &Store{pool: pool, getWait: o.timeout + o.dialTimeout, prefix: prefix, limits: limits.WithDefaults()}, nil
 }
 
-// quiet is go-redis's logger: its failures reach the caller as errors, which
-// the surfaces log in their own lines; nothing goes to stderr by itself.
-type quiet struct{}
+// do runs one command on a pooled connection. A connection whose command
+// failed on the network is dropped, not reused. Commands are never retried.
+func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
+	return s.with(ctx, func(c redis.Conn) (any, error) { return redis.DoContext(c, ctx, cmd, args...) })
+}
 
-func (quiet) Printf(context.Context, string, ...any) {}
+// with runs f on a pooled connection, waiting for one at most getWait.
+func (s *Store) with(ctx context.Context, f func(redis.Conn) (any, error)) (any, error) {
+	gctx, cancel := context.WithTimeout(ctx, s.getWait)
+	c, err := s.pool.GetContext(gctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return f(c)
+}
 
-func init() { goredis.SetLogger(quiet{}) }
-
-// script is a Lua script run with EVALSHA (EVAL when the server lacks it). Its
-// goredis.Script, which hashes the source, is made by its first run rather than
+// script is a Lua script run with EVALSHA (EVAL when the server lacks it: a
+// script EVALSHA found missing did not run, so it never runs twice). Its
+// redis.Script, which hashes the source, is made by its first run rather than
 // at every start: a package-level &script{...} costs a start nothing.
 type script struct {
 	src  string
 	once sync.Once
-	s    *goredis.Script
+	s    *redis.Script
 }
 
-// Run runs the script as goredis.Script.Run does.
-func (sc *script) Run(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd {
-	sc.once.Do(func() { sc.s = goredis.NewScript(sc.src) })
-	return sc.s.Run(ctx, c, keys, args...)
+// run runs the script with keys and args on a pooled connection.
+func (sc *script) run(ctx context.Context, s *Store, keys []string, args ...any) (any, error) {
+	sc.once.Do(func() { sc.s = redis.NewScript(-1, sc.src) })
+	kv := make([]any, 0, 1+len(keys)+len(args))
+	kv = append(kv, len(keys))
+	for _, k := range keys {
+		kv = append(kv, k)
+	}
+	kv = append(kv, args...)
+	return s.with(ctx, func(c redis.Conn) (any, error) { return sc.s.DoContext(ctx, c, kv...) })
 }
 
-func options(cfg Config) (*goredis.Options, error) {
+// dialOptions is what Open derives from a Config.
+type dialOptions struct {
+	addr                 string
+	dial                 []redis.DialOption
+	timeout, dialTimeout time.Duration
+}
+
+func options(cfg Config) (dialOptions, error) {
 	addr := cfg.Address
 	useTLS := true
 	db := 0
 	if strings.Contains(addr, "://") {
 		u, err := url.Parse(addr)
 		if err != nil {
-			return nil, errors.New("redis: the address is not rediss://host:port[/db]")
+			return dialOptions{}, errors.New("redis: the address is not rediss://host:port[/db]")
 		}
 		switch u.Scheme {
 		case "rediss":
 		case "redis":
 			useTLS = false
 		default:
-			return nil, fmt.Errorf("redis: the address's scheme must be rediss (or redis on loopback), not %q", u.Scheme)
+			return dialOptions{}, fmt.Errorf("redis: the address's scheme must be rediss (or redis on loopback), not %q", u.Scheme)
 		}
 		if u.User != nil {
-			return nil, errors.New("redis: the address must not hold a user or password: set username and password")
+			return dialOptions{}, errors.New("redis: the address must not hold a user or password: set username and password")
 		}
 		if u.RawQuery != "" || u.Fragment != "" {
-			return nil, errors.New("redis: the address must not have a query or fragment")
+			return dialOptions{}, errors.New("redis: the address must not have a query or fragment")
 		}
 		if p := strings.Trim(u.Path, "/"); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 0 {
-				return nil, errors.New("redis: the address's path must be a database number")
+				return dialOptions{}, errors.New("redis: the address's path must be a database number")
 			}
 			db = n
 		}
@@ -136,26 +175,23 @@ func options(cfg Config) (*goredis.Options, error) {
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
-		return nil, errors.New("redis: the address must name a host and a port")
+		return dialOptions{}, errors.New("redis: the address must name a host and a port")
 	}
 	if !useTLS {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, errors.New("redis: plain redis:// is allowed only on a loopback address; use rediss:// (TLS)")
+			return dialOptions{}, errors.New("redis: plain redis:// is allowed only on a loopback address; use rediss:// (TLS)")
 		}
 	}
-	o := &goredis.Options{
-		Addr:         addr,
-		DB:           db,
-		Username:     cfg.Username,
-		Password:     cfg.Password,
-		DialTimeout:  def(cfg.DialTimeout, 2*time.Second),
-		ReadTimeout:  def(cfg.Timeout, 500*time.Millisecond),
-		WriteTimeout: def(cfg.Timeout, 500*time.Millisecond),
-		PoolTimeout:  def(cfg.Timeout, 500*time.Millisecond) + def(cfg.DialTimeout, 2*time.Second),
-		PoolSize:     cfg.PoolSize,
-		MaxRetries:   -1, // never run a script twice: see the package comment
-		// No CLIENT SETINFO at connect: older and some managed servers refuse it.
-		DisableIdentity: true,
+	o := dialOptions{addr: addr, timeout: def(cfg.Timeout, 500*time.Millisecond), dialTimeout: def(cfg.DialTimeout, 2*time.Second)}
+	o.dial = []redis.DialOption{
+		redis.DialDatabase(db),
+		redis.DialPassword(cfg.Password),
+		redis.DialUsername(cfg.Username),
+		redis.DialConnectTimeout(o.dialTimeout),
+		redis.DialTLSHandshakeTimeout(o.dialTimeout),
+		redis.DialReadTimeout(o.timeout),
+		redis.DialWriteTimeout(o.timeout),
+		redis.DialUseTLS(useTLS),
 	}
 	if useTLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
@@ -165,15 +201,15 @@ func options(cfg Config) (*goredis.Options, error) {
 		if cfg.CAFile != "" {
 			pem, err := os.ReadFile(cfg.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("redis: ca_file: %w", err)
+				return dialOptions{}, fmt.Errorf("redis: ca_file: %w", err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, errors.New("redis: ca_file holds no PEM certificate")
+				return dialOptions{}, errors.New("redis: ca_file holds no PEM certificate")
 			}
 			tc.RootCAs = pool
 		}
-		o.TLSConfig = tc
+		o.dial = append(o.dial, redis.DialTLSConfig(tc))
 	}
 	return o, nil
 }
@@ -186,17 +222,17 @@ func def(d, v time.Duration) time.Duration {
 }
 
 // Close closes the connections.
-func (s *Store) Close() error { return s.c.Close() }
+func (s *Store) Close() error { return s.pool.Close() }
 
 // Ping checks that Redis answers and accepts the credentials.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.c.Ping(ctx).Err(); err != nil {
+	if _, err := s.do(ctx, "PING"); err != nil {
 		return unavailable("Ping", err)
 	}
 	return nil
 }
 
-// unavailable wraps a failure of Redis. go-redis's errors name the address and
+// unavailable wraps a failure of Redis. redigo's errors name the address and
 // the server's reply, never the password.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("redis.%s: %w: %v", op, guard.ErrUnavailable, err)
@@ -241,7 +277,7 @@ return 4
 func (s *Store) Admit(ctx context.Context, k guard.Key, nonce string, ttl time.Duration) (guard.Verdict, error) {
 	lock, fails := s.guardKeys(k)
 	ms := max(ttl.Milliseconds(), 1)
-	v, err := admitScript.Run(ctx, s.c, []string{lock, fails, s.nonceKey(k, nonce)}, ms).Int()
+	v, err := redis.Int(admitScript.run(ctx, s, []string{lock, fails, s.nonceKey(k, nonce)}, ms))
 	if err != nil {
 		return 0, unavailable("Admit", err)
 	}
@@ -251,8 +287,8 @@ func (s *Store) Admit(ctx context.Context, k guard.Key, nonce string, ttl time.D
 // Fail implements guard.Store.
 func (s *Store) Fail(ctx context.Context, k guard.Key) (guard.Verdict, error) {
 	lock, fails := s.guardKeys(k)
-	v, err := failScript.Run(ctx, s.c, []string{lock, fails},
-		s.limits.Failures, s.limits.Lock.Milliseconds(), s.limits.Window.Milliseconds()).Int()
+	v, err := redis.Int(failScript.run(ctx, s, []string{lock, fails},
+		s.limits.Failures, s.limits.Lock.Milliseconds(), s.limits.Window.Milliseconds()))
 	if err != nil {
 		return 0, unavailable("Fail", err)
 	}
@@ -283,7 +319,7 @@ func (u Users) key(name string) guard.Key {
 // UserLocked implements password.UserCounter.
 func (u Users) UserLocked(ctx context.Context, name string) (bool, error) {
 	lock, _ := u.s.guardKeys(u.key(name))
-	n, err := u.s.c.Exists(ctx, lock).Result()
+	n, err := redis.Int(u.s.do(ctx, "EXISTS", lock))
 	if err != nil {
 		return false, unavailable("UserLocked", err)
 	}
@@ -293,8 +329,8 @@ func (u Users) UserLocked(ctx context.Context, name string) (bool, error) {
 // UserFailed implements password.UserCounter.
 func (u Users) UserFailed(ctx context.Context, name string) error {
 	lock, fails := u.s.guardKeys(u.key(name))
-	err := failScript.Run(ctx, u.s.c, []string{lock, fails},
-		u.limits.Failures, u.limits.Lock.Milliseconds(), u.limits.Window.Milliseconds()).Err()
+	_, err := failScript.run(ctx, u.s, []string{lock, fails},
+		u.limits.Failures, u.limits.Lock.Milliseconds(), u.limits.Window.Milliseconds())
 	if err != nil {
 		return unavailable("UserFailed", err)
 	}
@@ -304,7 +340,7 @@ func (u Users) UserFailed(ctx context.Context, name string) error {
 // UserSucceeded implements password.UserCounter.
 func (u Users) UserSucceeded(ctx context.Context, name string) error {
 	_, fails := u.s.guardKeys(u.key(name))
-	if err := u.s.c.Del(ctx, fails).Err(); err != nil {
+	if _, err := u.s.do(ctx, "DEL", fails); err != nil {
 		return unavailable("UserSucceeded", err)
 	}
 	return nil

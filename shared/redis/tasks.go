@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 
 	"chpass/shared/batch"
 	"chpass/shared/password"
@@ -71,7 +71,7 @@ func (t Tasks) begin(ctx context.Context) error {
 
 // fail translates a Redis failure, or one of the scripts' verdicts.
 func (t Tasks) fail(op string, err error) error {
-	var re goredis.Error
+	var re redis.Error
 	if errors.As(err, &re) {
 		// Redis 7 prefixes a script's error reply without a code with "ERR ".
 		switch strings.TrimPrefix(re.Error(), "ERR ") {
@@ -176,8 +176,8 @@ func (t Tasks) CreateTask(ctx context.Context, task batch.Task) error {
 	if err != nil {
 		return password.Wrap(password.EINTERNAL, err, "The task cannot be stored.")
 	}
-	err = createScript.Run(ctx, t.s.c, []string{t.taskKey(task.ID), t.allKey(), t.clusterKey(task.Cluster), t.pendingKey()},
-		task.ID, d, task.Sealed, micros(task.Created), micros(task.Updated), task.Total).Err()
+	_, err = createScript.run(ctx, t.s, []string{t.taskKey(task.ID), t.allKey(), t.clusterKey(task.Cluster), t.pendingKey()},
+		task.ID, d, task.Sealed, micros(task.Created), micros(task.Updated), task.Total)
 	if err != nil {
 		return t.fail("CreateTask", err)
 	}
@@ -217,13 +217,14 @@ func decode(raw any) (batch.Task, error) {
 	return task, nil
 }
 
+// flat makes a map of a flat list of field and value bulk strings, as HGETALL returns.
 func flat(raw any) map[string]string {
 	m := map[string]string{}
 	l, _ := raw.([]any)
 	for i := 0; i+1 < len(l); i += 2 {
-		k, _ := l[i].(string)
-		v, _ := l[i+1].(string)
-		m[k] = v
+		k, _ := l[i].([]byte)
+		v, _ := l[i+1].([]byte)
+		m[string(k)] = string(v)
 	}
 	return m
 }
@@ -233,7 +234,7 @@ func (t Tasks) Task(ctx context.Context, id string) (batch.Task, error) {
 	if err := t.begin(ctx); err != nil {
 		return batch.Task{}, err
 	}
-	raw, err := getScript.Run(ctx, t.s.c, []string{t.taskKey(id), t.usersKey(id)}).Result()
+	raw, err := getScript.run(ctx, t.s, []string{t.taskKey(id), t.usersKey(id)})
 	if err != nil {
 		return batch.Task{}, t.fail("Task", err)
 	}
@@ -249,7 +250,7 @@ func (t Tasks) list(ctx context.Context, op, index string, start, stop int, reve
 	if reverse {
 		rev = "1"
 	}
-	raw, err := listScript.Run(ctx, t.s.c, []string{index}, t.s.prefix, start, stop, rev).Slice()
+	raw, err := redis.Values(listScript.run(ctx, t.s, []string{index}, t.s.prefix, start, stop, rev))
 	if err != nil {
 		return nil, 0, t.fail(op, err)
 	}
@@ -301,7 +302,7 @@ func (t Tasks) ClaimTask(ctx context.Context, id, owner string, lease time.Durat
 	if owner == "" || lease <= 0 {
 		return batch.Task{}, password.Errorf(password.EINVALID, "A claim needs an owner and a positive lease.")
 	}
-	raw, err := claimScript.Run(ctx, t.s.c, []string{t.taskKey(id), t.usersKey(id)}, owner, lease.Microseconds()).Result()
+	raw, err := claimScript.run(ctx, t.s, []string{t.taskKey(id), t.usersKey(id)}, owner, lease.Microseconds())
 	if err != nil {
 		return batch.Task{}, t.fail("ClaimTask", err)
 	}
@@ -326,7 +327,7 @@ func (t Tasks) RecordUser(ctx context.Context, id, owner string, r batch.UserRec
 	if at == "" {
 		at = "0"
 	}
-	err = recordScript.Run(ctx, t.s.c, []string{t.taskKey(id), t.usersKey(id)}, owner, r.Index, b, at, string(r.Phase)).Err()
+	_, err = recordScript.run(ctx, t.s, []string{t.taskKey(id), t.usersKey(id)}, owner, r.Index, b, at, string(r.Phase))
 	if err != nil {
 		return t.fail("RecordUser", err)
 	}
@@ -338,7 +339,7 @@ func (t Tasks) ReleaseTask(ctx context.Context, id, owner string) error {
 	if err := t.begin(ctx); err != nil {
 		return err
 	}
-	if err := releaseScript.Run(ctx, t.s.c, []string{t.taskKey(id)}, owner).Err(); err != nil {
+	if _, err := releaseScript.run(ctx, t.s, []string{t.taskKey(id)}, owner); err != nil {
 		return t.fail("ReleaseTask", err)
 	}
 	return nil
@@ -352,7 +353,7 @@ func (t Tasks) FinishTask(ctx context.Context, id, owner string, status batch.St
 	if !status.Final() {
 		return password.Errorf(password.EINVALID, "The status is not final.")
 	}
-	err := finishScript.Run(ctx, t.s.c, []string{t.taskKey(id), t.usersKey(id), t.pendingKey()}, owner, string(status), id).Err()
+	_, err := finishScript.run(ctx, t.s, []string{t.taskKey(id), t.usersKey(id), t.pendingKey()}, owner, string(status), id)
 	if err != nil {
 		return t.fail("FinishTask", err)
 	}

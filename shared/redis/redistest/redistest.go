@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 
 	chredis "chpass/shared/redis"
 )
@@ -84,8 +84,9 @@ func Config(tb testing.TB, secrets ...string) chredis.Config {
 	return cfg
 }
 
-// Client returns a plain go-redis client for cfg, for tests to look inside.
-func Client(tb testing.TB, cfg chredis.Config) *goredis.Client {
+// Client returns a plain connection to cfg's server (redigo, outside the Store),
+// for tests to look inside.
+func Client(tb testing.TB, cfg chredis.Config) redis.Conn {
 	tb.Helper()
 	pem, err := os.ReadFile(cfg.CAFile)
 	if err != nil {
@@ -93,12 +94,13 @@ func Client(tb testing.TB, cfg chredis.Config) *goredis.Client {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	c := goredis.NewClient(&goredis.Options{
-		Addr:      strings.TrimPrefix(cfg.Address, "rediss://"),
-		Username:  cfg.Username,
-		Password:  cfg.Password,
-		TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
-	})
+	c, err := redis.Dial("tcp", strings.TrimPrefix(cfg.Address, "rediss://"),
+		redis.DialUsername(cfg.Username), redis.DialPassword(cfg.Password), redis.DialUseTLS(true),
+		redis.DialTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}),
+		redis.DialConnectTimeout(5*time.Second), redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(func() { c.Close() })
 	return c
 }
@@ -109,31 +111,38 @@ func Client(tb testing.TB, cfg chredis.Config) *goredis.Client {
 func Sweep(tb testing.TB, cfg chredis.Config, secrets ...string) int {
 	tb.Helper()
 	c := Client(tb, cfg)
-	ctx := context.Background()
 	n := 0
-	iter := c.Scan(ctx, 0, cfg.KeyPrefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		n++
-		dump, err := c.Dump(ctx, k).Result()
-		if err == goredis.Nil {
-			continue // expired since the scan
-		}
-		if err != nil {
-			tb.Errorf("canary sweep: DUMP: %v", err)
+	cursor := "0"
+	for {
+		reply, err := redis.Values(c.Do("SCAN", cursor, "MATCH", cfg.KeyPrefix+"*", "COUNT", 500))
+		if err != nil || len(reply) != 2 {
+			tb.Errorf("canary sweep: SCAN: %v", err)
 			return n
 		}
-		for _, s := range secrets {
-			if s == "" {
-				continue
+		cursor, _ = redis.String(reply[0], nil)
+		keys, _ := redis.Strings(reply[1], nil)
+		for _, k := range keys {
+			n++
+			dump, err := redis.String(c.Do("DUMP", k))
+			if err == redis.ErrNil {
+				continue // expired since the scan
 			}
-			if strings.Contains(k, s) || strings.Contains(dump, s) {
-				tb.Errorf("canary sweep: a secret appears in Redis (key %q)", k)
+			if err != nil {
+				tb.Errorf("canary sweep: DUMP: %v", err)
+				return n
+			}
+			for _, s := range secrets {
+				if s == "" {
+					continue
+				}
+				if strings.Contains(k, s) || strings.Contains(dump, s) {
+					tb.Errorf("canary sweep: a secret appears in Redis (key %q)", k)
+				}
 			}
 		}
-	}
-	if err := iter.Err(); err != nil {
-		tb.Errorf("canary sweep: SCAN: %v", err)
+		if cursor == "0" {
+			break
+		}
 	}
 	return n
 }
