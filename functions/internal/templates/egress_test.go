@@ -27,13 +27,14 @@ type egressAPI struct {
 // packages it may link name the cloud API they call.
 type egressBuild struct {
 	cloud, goos, goarch, tagsVar string
-	sdk                          []*regexp.Regexp // the first group names the API
+	sdk                          []*regexp.Regexp // packages that call a cloud API: an SDK client or chpass's own signed call; the first group names the API
 }
 
 var egressBuilds = []egressBuild{
 	{cloud: "aws", goos: "linux", goarch: "arm64", tagsVar: "TAGS_AWS", sdk: []*regexp.Regexp{
 		regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/service/([^/]+)$`),
 		regexp.MustCompile(`^github\.com/aws/aws-sdk-go/service/([^/]+)$`),
+		regexp.MustCompile(`^chpass/shared/(lambda)invoke$`), // Invoke, signed with the SDK's signer
 	}},
 	{cloud: "fc", goos: "linux", goarch: "amd64", tagsVar: "TAGS_FC", sdk: []*regexp.Regexp{
 		regexp.MustCompile(`^github\.com/aliyun/alibaba-cloud-sdk-go/services/([^/]+)$`),
