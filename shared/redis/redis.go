@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,7 +86,25 @@ func Open(cfg Config, limits guard.Limits) (*Store, error) {
 	}
 	pool := &redis.Pool{
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
-			return redis.DialContext(ctx, "tcp", o.addr, o.dial...)
+			var tcp net.Conn
+			dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{Timeout: o.dialTimeout, KeepAlive: 5 * time.Minute}).DialContext(ctx, network, addr)
+				tcp = c
+				return c, err
+			}
+			c, err := redis.DialContext(ctx, "tcp", o.addr, append(slices.Clip(o.dial), redis.DialContextFunc(dial))...)
+			if err != nil {
+				return nil, err
+			}
+			return liveConn{Conn: c, tcp: tcp}, nil
+		},
+		// A connection the server closed while it sat in the pool (a restart, a
+		// failover) is found closed here and replaced, instead of failing a request.
+		TestOnBorrow: func(c redis.Conn, _ time.Time) error {
+			if lc, ok := c.(liveConn); ok {
+				return connCheck(lc.tcp)
+			}
+			return nil
 		},
 		MaxActive:   size,
 		MaxIdle:     size,
@@ -93,6 +112,23 @@ func Open(cfg Config, limits guard.Limits) (*Store, error) {
 		Wait:        true,
 	}
 	return &Store{pool: pool, getWait: o.timeout + o.dialTimeout, prefix: prefix, limits: limits.WithDefaults()}, nil
+}
+
+// liveConn is a connection with the TCP connection under it, so that the pool
+// can see whether the server closed it (connCheck).
+type liveConn struct {
+	redis.Conn
+	tcp net.Conn
+}
+
+// DoContext and ReceiveContext keep the connection's context support
+// (redis.ConnWithContext), which the embedded interface hides.
+func (c liveConn) DoContext(ctx context.Context, cmd string, args ...any) (any, error) {
+	return redis.DoContext(c.Conn, ctx, cmd, args...)
+}
+
+func (c liveConn) ReceiveContext(ctx context.Context) (any, error) {
+	return redis.ReceiveContext(c.Conn, ctx)
 }
 
 // do runs one command on a pooled connection. A connection whose command

@@ -3,7 +3,9 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"time"
@@ -214,5 +216,32 @@ func TestUserLockout(t *testing.T) {
 	}
 	if n := redistest.Sweep(t, cfg, "alice"); n == 0 {
 		t.Fatal("no key swept")
+	}
+}
+
+// TestRestartedServerCostsNoRequest: connections the pool holds when Redis
+// restarts (a failover closes them) are found closed when next taken and
+// replaced, so that the first requests after the restart succeed instead of
+// failing once per pooled connection.
+func TestRestartedServerCostsNoRequest(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s := open(t, srv.Config(), guard.DefaultLimits)
+	ctx := context.Background()
+	// Fill the pool with several idle connections.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := s.Admit(ctx, guard.Key{Scope: "ehpc:AK"}, fmt.Sprint("fill-", i), time.Minute); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	srv.Kill(t)
+	srv.Start(t)
+	for i := range 16 {
+		if v, err := s.Admit(ctx, guard.Key{Scope: "ehpc:AK"}, fmt.Sprint("after-", i), time.Minute); v != guard.Admitted || err != nil {
+			t.Fatalf("request %d after the restart: %v %v", i, v, err)
+		}
 	}
 }
