@@ -176,8 +176,8 @@ func StartServer(tb testing.TB) *Server {
 	if err := os.WriteFile(filepath.Join(s.dir, "redis.conf"), []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { s.Kill(tb) }) // before Start, so that a server that never answers is killed too
 	s.Start(tb)
-	tb.Cleanup(func() { s.Kill(tb) })
 	return s
 }
 
